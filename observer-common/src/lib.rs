@@ -1,0 +1,165 @@
+//! Records shared by the eBPF programs (kernel side) and the daemon (user side).
+//!
+//! Every record that crosses the BPF ring buffer is one fixed-size [`Record`]. The kernel side
+//! fills it and never allocates; the user side decodes it into typed timeline events. Keeping a
+//! single `#[repr(C)]` layout makes the decoder a bounds check and a copy.
+#![no_std]
+
+/// Bytes of text carried by a record (device name, panic message prefix, ...), NUL padded.
+pub const TEXT_LEN: usize = 32;
+
+/// What a [`Record`] describes. Stored as `u32` in [`Record::kind`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// The pipeline self-test: a `getpgid(2)` call by the process named in `SELFTEST_TGID`.
+    /// `args[0]` is the syscall's argument, which the caller uses as a sequence number.
+    SelfTest = 1,
+    /// `ras:aer_event`. `text` = device (BDF), `args[0]` = status (already `& ~mask`),
+    /// `args[1]` = severity (`AER_NONFATAL` 0, `AER_FATAL` 1, `AER_CORRECTABLE` 2),
+    /// `args[2]` = TLP header valid.
+    AerEvent = 2,
+    /// A kernel function probe hit (kprobe). `args[0]` = the probed function's address (resolved
+    /// to a name in userspace through kallsyms), `args[1..4]` = its first three arguments.
+    FunctionHit = 3,
+    /// `iommu:attach_device_to_domain`. `text` = device.
+    IommuAttach = 4,
+    /// `iommu:add_device_to_group`. `text` = device, `args[0]` = group id.
+    IommuGroupAdd = 5,
+}
+
+impl RecordKind {
+    /// Decodes the `kind` field of a record; `None` for a value this build does not know.
+    #[must_use]
+    pub const fn from_u32(value: u32) -> Option<Self> {
+        Some(match value {
+            1 => Self::SelfTest,
+            2 => Self::AerEvent,
+            3 => Self::FunctionHit,
+            4 => Self::IommuAttach,
+            5 => Self::IommuGroupAdd,
+            _ => return None,
+        })
+    }
+}
+
+/// One event as written into the BPF ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC, the clock of kmsg timestamps (modulo suspend).
+    pub ts_ns: u64,
+    /// A [`RecordKind`] as `u32`.
+    pub kind: u32,
+    /// The CPU the event fired on.
+    pub cpu: u32,
+    /// Kernel thread id (`pid` in kernel terms) of the current task.
+    pub tid: u32,
+    /// Thread group id (the userspace PID) of the current task.
+    pub tgid: u32,
+    /// Kind-specific values, see [`RecordKind`].
+    pub args: [u64; 4],
+    /// Kind-specific text, NUL padded, see [`RecordKind`].
+    pub text: [u8; TEXT_LEN],
+}
+
+impl Record {
+    /// Size of a record in the ring buffer, without the ring buffer's own 8-byte header.
+    pub const SIZE: usize = core::mem::size_of::<Self>();
+
+    /// A record with every field zeroed, as the eBPF side starts from.
+    pub const ZERO: Self = Self {
+        ts_ns: 0,
+        kind: 0,
+        cpu: 0,
+        tid: 0,
+        tgid: 0,
+        args: [0; 4],
+        text: [0; TEXT_LEN],
+    };
+
+    /// The text up to its first NUL.
+    #[must_use]
+    pub fn text_bytes(&self) -> &[u8] {
+        let end = self
+            .text
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.text.len());
+        &self.text[..end]
+    }
+}
+
+/// Slots of the per-CPU `COUNTERS` array map.
+pub mod counter {
+    /// Records successfully reserved and submitted into the ring buffer.
+    pub const SUBMITTED: u32 = 0;
+    /// Records lost because the ring buffer was full (or a field could not be read).
+    pub const DROPPED: u32 = 1;
+    /// Number of slots.
+    pub const LEN: u32 = 2;
+}
+
+/// Names of maps and globals, shared so that a rename breaks the build, not the daemon.
+pub mod names {
+    /// The BPF ring buffer of [`super::Record`]s.
+    pub const EVENTS_MAP: &str = "EVENTS";
+    /// The per-CPU `u64` counters, see [`super::counter`].
+    pub const COUNTERS_MAP: &str = "COUNTERS";
+    /// Global: the thread group id whose `getpgid(2)` calls the self-test probe records (0 = none).
+    pub const SELFTEST_TGID: &str = "SELFTEST_TGID";
+    /// Global: [`super::TracepointLayout`] of `ras:aer_event` on the running kernel.
+    pub const AER_LAYOUT: &str = "AER_LAYOUT";
+    /// Global: [`super::TracepointLayout`] of `iommu:attach_device_to_domain`.
+    pub const IOMMU_ATTACH_LAYOUT: &str = "IOMMU_ATTACH_LAYOUT";
+    /// Global: [`super::TracepointLayout`] of `iommu:add_device_to_group`.
+    pub const IOMMU_GROUP_LAYOUT: &str = "IOMMU_GROUP_LAYOUT";
+}
+
+/// Where a tracepoint's fields sit in its raw record on the running kernel.
+///
+/// Layouts drift between kernel versions (`ras:aer_event` grew from 4 to 14 TLP header words in
+/// 6.18 and gained a `bus_type` string in 7.1), so userspace reads the tracefs `format` file and
+/// hands the offsets to the eBPF program as a global. An offset of [`TracepointLayout::ABSENT`]
+/// means the field does not exist on this kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TracepointLayout {
+    /// Offset of a `__data_loc char[]` string field (the device name).
+    pub text_loc: u16,
+    /// Offsets of up to three integer fields, copied into `args[0..3]`.
+    pub fields: [u16; 3],
+    /// Sizes in bytes (1, 2, 4 or 8) of the fields in `fields`.
+    pub sizes: [u8; 3],
+    /// Explicit padding so the layout has no implicit holes.
+    pub pad: u8,
+}
+
+impl TracepointLayout {
+    /// Marks a field that does not exist on this kernel.
+    pub const ABSENT: u16 = u16::MAX;
+
+    /// A layout with no fields; programs given it emit nothing but the timestamp.
+    pub const EMPTY: Self = Self {
+        text_loc: Self::ABSENT,
+        fields: [Self::ABSENT; 3],
+        sizes: [0; 3],
+        pad: 0,
+    };
+}
+
+#[cfg(feature = "user")]
+// SAFETY: plain `#[repr(C)]` data of integers and byte arrays: every bit pattern is valid and
+// there is no implicit padding (asserted below).
+unsafe impl aya::Pod for Record {}
+
+#[cfg(feature = "user")]
+// SAFETY: as for `Record`: integers only, explicit padding.
+unsafe impl aya::Pod for TracepointLayout {}
+
+const _: () = assert!(
+    Record::SIZE == 88,
+    "Record layout changed: update both sides"
+);
+const _: () = assert!(Record::SIZE % 8 == 0);
+const _: () = assert!(core::mem::size_of::<TracepointLayout>() == 12);

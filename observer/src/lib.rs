@@ -1,0 +1,14 @@
+//! kdump-dma-observer: watches a kdump capture kernel reset the IOMMU, records what that did to
+//! DMA still in flight for the crashed kernel, and streams it as one timeline.
+//!
+//! Data flows one way: [`sources`] → timeline ([`event::Event`]) → [`sinks`].
+pub mod clock;
+pub mod event;
+pub mod kernel;
+pub mod probes;
+pub mod run;
+pub mod sinks;
+pub mod sources;
+
+/// The eBPF object built from `observer-ebpf` for this target's architecture.
+pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer"));

@@ -1,0 +1,190 @@
+//! The `kdump-dma-observer` command.
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use observer::{
+    kernel::capture::VMCORE,
+    probes::{LoadOptions, ProbeReport, ProbeState},
+    run::{RunConfig, RunSummary},
+    sinks::jsonl::Destination,
+};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Watch a kdump capture kernel reset the IOMMU and record what happened to DMA in flight.
+///
+/// When a Linux server crashes, kdump boots a capture kernel to save its memory. On arm64 that
+/// kernel finds the SMMUv3 still enabled and resets it (SMMUEN off, GBPA=ABORT); devices still
+/// doing DMA for the crashed kernel are aborted, which can raise fatal AER, DPC, firmware (GHES)
+/// errors or SErrors that kill the capture itself. This daemon records those events as one
+/// timeline of JSON Lines.
+#[derive(Parser)]
+#[command(name = "kdump-dma-observer", version, propagate_version = true)]
+struct Cli {
+    /// Log filter for diagnostics on stderr (error, warn, info, debug, trace, or a
+    /// tracing-subscriber directive). RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info", value_name = "FILTER")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Attach every probe this kernel offers and stream the timeline until SIGINT/SIGTERM.
+    ///
+    /// Prints each probe's status (attached / not present on this kernel / ambiguous /
+    /// unsupported / refused, with errno) on stderr, then one JSON object per line: first an
+    /// `observer_started` record with the same status, last an `observer_stopped` record with
+    /// the loss accounting. Mounts tracefs at /sys/kernel/tracing when it is absent. Needs root
+    /// (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN for tracefs).
+    ///
+    /// Examples:
+    ///   kdump-dma-observer run
+    ///   kdump-dma-observer run --output /var/crash/timeline.jsonl
+    #[command(verbatim_doc_comment)]
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Append the timeline to FILE instead of writing it to stdout. Every batch of events is
+    /// fsync'd before the next is taken, so a crash loses at most the batch in flight.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Size of the BPF ring buffer in bytes: a power of two, at least the page size. Each event
+    /// takes 96 bytes; events that do not fit are counted as drops and reported.
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    ring_buffer_bytes: u32,
+    /// Also record every getpgid(2) call made by process PID, with its argument as a sequence
+    /// number: a self-test of the whole pipeline (used by the tests and benchmarks).
+    #[arg(long, value_name = "PID")]
+    self_test_pid: Option<u32>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kdump-dma-observer: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    raise_memlock_limit();
+    let destination = args
+        .output
+        .clone()
+        .map_or(Destination::Stdout, Destination::File);
+    let config = RunConfig {
+        destination: destination.clone(),
+        load: LoadOptions {
+            ring_buffer_bytes: args.ring_buffer_bytes,
+            self_test_tgid: args.self_test_pid,
+        },
+        vmcore: PathBuf::from(VMCORE),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        observer::run::run(
+            config,
+            observer::EBPF_OBJECT,
+            shutdown,
+            |probes, capture| {
+                print_status(probes, capture, &destination);
+            },
+        )
+        .await
+        .context("kdump-dma-observer run")
+    })?;
+    Ok(finish(&summary))
+}
+
+fn print_status(probes: &[ProbeReport], capture_kernel: bool, destination: &Destination) {
+    eprintln!(
+        "kdump-dma-observer {} on Linux {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        observer::run::kernel_release(),
+        if capture_kernel {
+            "capture kernel: /proc/vmcore present"
+        } else {
+            "not a capture kernel: no /proc/vmcore"
+        }
+    );
+    eprintln!("{:<16} {:<42} state", "probe", "target");
+    for p in probes {
+        eprintln!("{p}");
+    }
+    let attached = probes
+        .iter()
+        .filter(|p| p.state == ProbeState::Attached)
+        .count();
+    let to = match destination {
+        Destination::Stdout => "stdout".to_owned(),
+        Destination::File(p) => p.display().to_string(),
+    };
+    eprintln!(
+        "ready: {attached} of {} probes attached; streaming the timeline to {to}",
+        probes.len()
+    );
+}
+
+fn finish(summary: &RunSummary) -> ExitCode {
+    let w = summary.writer;
+    eprintln!(
+        "stopped: {} lines written, {} events received, {} dropped in the kernel (ring full), {} undecodable",
+        w.lines, summary.source.received, summary.kernel.dropped, summary.source.undecodable
+    );
+    if w.failed_lines > 0 {
+        eprintln!(
+            "kdump-dma-observer: error: {} timeline lines could not be written ({} failed batches)",
+            w.failed_lines, w.failed_batches
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it so they load there too.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid pointer to a rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) } != 0 {
+        tracing::debug!(
+            "could not raise RLIMIT_MEMLOCK: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! Loading the eBPF object and attaching every probe this kernel offers.
+//!
+//! A missing or refused probe is reported, never fatal: the daemon runs with what remains.
+use std::{io, path::Path};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{KProbe, ProgramError, TracePoint},
+};
+use observer_common::{TracepointLayout, names};
+
+use super::{
+    catalog::{self, CATALOG, ProbeSpec, Program, Target},
+    decode::Decoder,
+    layout::tracepoint_layout,
+    report::{ProbeReport, ProbeState},
+};
+use crate::kernel::{kallsyms::Kallsyms, tracefs::Tracefs};
+
+/// What the planner knows about the running kernel.
+#[derive(Debug, Default)]
+pub struct KernelView {
+    /// tracefs, if mounted (needed for tracepoints).
+    pub tracefs: Option<Tracefs>,
+    /// Why tracefs is unavailable, for the status of every tracepoint.
+    pub tracefs_error: Option<String>,
+    /// kallsyms, if readable (needed for kprobes).
+    pub kallsyms: Option<Kallsyms>,
+    /// Whether the kernel can create kprobes at all.
+    pub kprobes_supported: bool,
+}
+
+impl KernelView {
+    /// Looks at the running kernel. `tracefs` is the result of finding or mounting it.
+    #[must_use]
+    pub fn probe_running_kernel(tracefs: Result<Tracefs, String>) -> Self {
+        let (tracefs, tracefs_error) = match tracefs {
+            Ok(t) => (Some(t), None),
+            Err(e) => (None, Some(e)),
+        };
+        let kprobes_supported = Path::new("/sys/bus/event_source/devices/kprobe").exists()
+            || tracefs.as_ref().is_some_and(Tracefs::has_kprobe_events);
+        let kallsyms = match Kallsyms::load(Path::new(crate::kernel::kallsyms::KALLSYMS)) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::warn!("{e}; kprobes are disabled");
+                None
+            }
+        };
+        Self {
+            tracefs,
+            tracefs_error,
+            kallsyms,
+            kprobes_supported,
+        }
+    }
+}
+
+/// Options of a load.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Size of the ring buffer in bytes (a power of two, at least one page).
+    pub ring_buffer_bytes: u32,
+    /// Record `getpgid(2)` calls of this thread group (pipeline self-test).
+    pub self_test_tgid: Option<u32>,
+}
+
+/// Loaded programs, their status, and how to decode their records.
+pub struct Attached {
+    /// Keeps programs and links alive; maps are taken out of it by the sources.
+    pub ebpf: Ebpf,
+    pub reports: Vec<ProbeReport>,
+    pub decoder: Decoder,
+}
+
+/// The eBPF object could not be loaded at all (as opposed to one probe failing).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("--ring-buffer-bytes {0} must be a power of two and at least the page size")]
+    RingSize(u32),
+    #[error("loading the eBPF object failed: {0}")]
+    Load(#[from] aya::EbpfError),
+}
+
+/// Loads the object and attaches every probe the kernel offers.
+pub fn load_and_attach(
+    object: &[u8],
+    options: &LoadOptions,
+    kernel: &KernelView,
+) -> Result<Attached, LoadError> {
+    let page = page_size();
+    let ring = options.ring_buffer_bytes;
+    if !ring.is_power_of_two() || u64::from(ring) < page {
+        return Err(LoadError::RingSize(ring));
+    }
+    let layouts = Layouts::read(kernel);
+    let tgid = options.self_test_tgid.unwrap_or(0);
+    let mut ebpf = EbpfLoader::new()
+        .map_max_entries(names::EVENTS_MAP, ring)
+        .override_global(names::SELFTEST_TGID, &tgid, true)
+        .override_global(names::AER_LAYOUT, &layouts.aer, true)
+        .override_global(names::IOMMU_ATTACH_LAYOUT, &layouts.iommu_attach, true)
+        .override_global(names::IOMMU_GROUP_LAYOUT, &layouts.iommu_group, true)
+        .load(object)?;
+
+    let mut reports = Vec::new();
+    let mut functions = Vec::new();
+    let self_test = options
+        .self_test_tgid
+        .is_some()
+        .then_some(catalog::SELF_TEST);
+    for spec in self_test.iter().chain(CATALOG) {
+        let report = match plan(spec, kernel, &layouts) {
+            Ok(address) => match attach(&mut ebpf, spec) {
+                Ok(()) => {
+                    if let (Some(role), Some(address)) = (spec.role, address) {
+                        functions.push((address, role));
+                    }
+                    report(spec, ProbeState::Attached, String::new(), None)
+                }
+                Err(e) => report(spec, ProbeState::Refused, e.to_string(), errno_of(&e)),
+            },
+            Err((state, reason)) => report(spec, state, reason, None),
+        };
+        reports.push(report);
+    }
+    if options.self_test_tgid.is_none() {
+        reports.insert(
+            0,
+            report(
+                &catalog::SELF_TEST,
+                ProbeState::Disabled,
+                "enable with --self-test-pid".into(),
+                None,
+            ),
+        );
+    }
+    Ok(Attached {
+        ebpf,
+        reports,
+        decoder: Decoder::new(functions),
+    })
+}
+
+/// Tracepoint layouts of the running kernel (empty where the event is absent or unusable).
+struct Layouts {
+    aer: TracepointLayout,
+    iommu_attach: TracepointLayout,
+    iommu_group: TracepointLayout,
+    /// Per-tracepoint reasons a layout could not be used.
+    problems: Vec<(&'static str, String)>,
+}
+
+impl Layouts {
+    fn read(kernel: &KernelView) -> Self {
+        let mut problems = Vec::new();
+        let mut get = |category: &'static str, name: &'static str, text, fields: &[&str]| {
+            let Some(tracefs) = kernel
+                .tracefs
+                .as_ref()
+                .filter(|t| t.has_event(category, name))
+            else {
+                return TracepointLayout::EMPTY;
+            };
+            let layout = tracefs
+                .format(category, name)
+                .map_err(|e| e.to_string())
+                .and_then(|f| tracepoint_layout(&f, text, fields));
+            layout.unwrap_or_else(|e| {
+                problems.push((name, e));
+                TracepointLayout::EMPTY
+            })
+        };
+        let aer = get(
+            "ras",
+            "aer_event",
+            Some("dev_name"),
+            &["status", "severity", "tlp_header_valid"],
+        );
+        let iommu_attach = get("iommu", "attach_device_to_domain", Some("device"), &[]);
+        let iommu_group = get("iommu", "add_device_to_group", Some("device"), &["gid"]);
+        let self_test = get("syscalls", "sys_enter_getpgid", None, &["pid"]);
+        // The self-test program reads `pid` at a fixed offset; refuse it if the kernel differs.
+        if self_test != TracepointLayout::EMPTY
+            && (self_test.fields[0], self_test.sizes[0]) != (16, 8)
+        {
+            problems.push((
+                "sys_enter_getpgid",
+                "`pid` is not a u64 at offset 16".into(),
+            ));
+        }
+        Self {
+            aer,
+            iommu_attach,
+            iommu_group,
+            problems,
+        }
+    }
+}
+
+/// Decides whether `spec` can be attached here: `Ok(function address)` or why not.
+fn plan(
+    spec: &ProbeSpec,
+    kernel: &KernelView,
+    layouts: &Layouts,
+) -> Result<Option<u64>, (ProbeState, String)> {
+    match spec.target {
+        Target::Tracepoint { category, name } => {
+            let Some(tracefs) = &kernel.tracefs else {
+                let why = kernel.tracefs_error.clone().unwrap_or_default();
+                return Err((ProbeState::Unsupported, format!("no tracefs: {why}")));
+            };
+            if !tracefs.has_event(category, name) {
+                return Err((ProbeState::Absent, String::new()));
+            }
+            if let Some((_, problem)) = layouts.problems.iter().find(|(n, _)| *n == name) {
+                return Err((ProbeState::Refused, format!("unexpected layout: {problem}")));
+            }
+            Ok(None)
+        }
+        Target::Kprobe { symbol } => {
+            let Some(kallsyms) = &kernel.kallsyms else {
+                return Err((ProbeState::Unsupported, "kallsyms is not readable".into()));
+            };
+            let address = match kallsyms.addresses(symbol) {
+                [] => return Err((ProbeState::Absent, String::new())),
+                [address] => *address,
+                many => {
+                    return Err((
+                        ProbeState::Ambiguous,
+                        format!("{} kernel functions are named {symbol}", many.len()),
+                    ));
+                }
+            };
+            if !kernel.kprobes_supported {
+                return Err((
+                    ProbeState::Unsupported,
+                    "this kernel has no kprobes (no kprobe PMU, no kprobe_events)".into(),
+                ));
+            }
+            Ok(Some(address))
+        }
+    }
+}
+
+fn attach(ebpf: &mut Ebpf, spec: &ProbeSpec) -> Result<(), ProgramError> {
+    let name = spec.program.object_name();
+    let program = ebpf
+        .program_mut(name)
+        .ok_or_else(|| ProgramError::UnexpectedProgramType)?;
+    match (spec.target, spec.program) {
+        (Target::Tracepoint { category, name }, _) => {
+            let tp: &mut TracePoint = program.try_into()?;
+            if tp.fd().is_err() {
+                tp.load()?;
+            }
+            tp.attach(category, name)?;
+        }
+        (Target::Kprobe { symbol }, Program::FunctionHit | Program::PanicHit) => {
+            let kp: &mut KProbe = program.try_into()?;
+            if kp.fd().is_err() {
+                kp.load()?;
+            }
+            kp.attach(symbol, 0)?;
+        }
+        (Target::Kprobe { .. }, _) => return Err(ProgramError::UnexpectedProgramType),
+    }
+    Ok(())
+}
+
+fn report(spec: &ProbeSpec, state: ProbeState, reason: String, errno: Option<i32>) -> ProbeReport {
+    ProbeReport {
+        name: spec.name.to_owned(),
+        target: match spec.target {
+            Target::Tracepoint { category, name } => format!("tracepoint:{category}/{name}"),
+            Target::Kprobe { symbol } => format!("kprobe:{symbol}"),
+        },
+        required: spec.required,
+        state,
+        reason,
+        errno,
+    }
+}
+
+/// The OS error number somewhere in an error's source chain.
+fn errno_of(error: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(code) = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}

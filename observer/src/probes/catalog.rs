@@ -1,0 +1,216 @@
+//! The probes the daemon knows, in one table.
+//!
+//! Required probes are the ones a capture-kernel verdict depends on; optional ones add detail.
+//! Nothing here is assumed to exist: the planner checks each target on the running kernel.
+
+/// What a probe attaches to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A tracefs event `category/name`.
+    Tracepoint {
+        category: &'static str,
+        name: &'static str,
+    },
+    /// A kernel function, by kallsyms name.
+    Kprobe { symbol: &'static str },
+}
+
+/// The eBPF program that serves a probe (names of functions in `observer-ebpf/src/main.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program {
+    SelfTest,
+    AerEvent,
+    IommuAttach,
+    IommuGroupAdd,
+    FunctionHit,
+    PanicHit,
+}
+
+impl Program {
+    /// The program's name in the eBPF object.
+    #[must_use]
+    pub fn object_name(self) -> &'static str {
+        match self {
+            Self::SelfTest => "selftest",
+            Self::AerEvent => "aer_event",
+            Self::IommuAttach => "iommu_attach",
+            Self::IommuGroupAdd => "iommu_group_add",
+            Self::FunctionHit => "function_hit",
+            Self::PanicHit => "panic_hit",
+        }
+    }
+}
+
+/// How a kprobe hit is turned into a timeline event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionRole {
+    SmmuRegWrite,
+    SmmuGerror,
+    ExternalAbort,
+    Serror,
+    SerrorPanic,
+    Ghes,
+    GhesFatal,
+    AerRecovery,
+    Dpc,
+    Panic,
+}
+
+/// One row of the catalogue.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeSpec {
+    /// Stable probe name (status output, metrics labels).
+    pub name: &'static str,
+    pub target: Target,
+    pub program: Program,
+    /// For kprobes: how hits are decoded.
+    pub role: Option<FunctionRole>,
+    /// Whether a capture-kernel verdict needs it (reported as such when missing).
+    pub required: bool,
+    /// One line for `probes` output.
+    pub purpose: &'static str,
+}
+
+const fn tp(
+    name: &'static str,
+    category: &'static str,
+    event: &'static str,
+    program: Program,
+    required: bool,
+    purpose: &'static str,
+) -> ProbeSpec {
+    ProbeSpec {
+        name,
+        target: Target::Tracepoint {
+            category,
+            name: event,
+        },
+        program,
+        role: None,
+        required,
+        purpose,
+    }
+}
+
+const fn kp(
+    name: &'static str,
+    symbol: &'static str,
+    role: FunctionRole,
+    required: bool,
+    purpose: &'static str,
+) -> ProbeSpec {
+    ProbeSpec {
+        name,
+        target: Target::Kprobe { symbol },
+        program: if matches!(role, FunctionRole::Panic) {
+            Program::PanicHit
+        } else {
+            Program::FunctionHit
+        },
+        role: Some(role),
+        required,
+        purpose,
+    }
+}
+
+/// The self-test probe, attached only when a self-test process is named.
+pub const SELF_TEST: ProbeSpec = tp(
+    "self_test",
+    "syscalls",
+    "sys_enter_getpgid",
+    Program::SelfTest,
+    false,
+    "pipeline self-test: getpgid(2) calls of one process",
+);
+
+/// Every probe of the daemon except [`SELF_TEST`].
+pub const CATALOG: &[ProbeSpec] = &[
+    tp(
+        "aer_event",
+        "ras",
+        "aer_event",
+        Program::AerEvent,
+        true,
+        "every AER error, native and firmware-first",
+    ),
+    tp(
+        "iommu_attach",
+        "iommu",
+        "attach_device_to_domain",
+        Program::IommuAttach,
+        false,
+        "a device attached to an IOMMU domain",
+    ),
+    tp(
+        "iommu_group_add",
+        "iommu",
+        "add_device_to_group",
+        Program::IommuGroupAdd,
+        false,
+        "a device added to an IOMMU group",
+    ),
+    kp(
+        "smmu_reg_write",
+        "arm_smmu_write_reg_sync",
+        FunctionRole::SmmuRegWrite,
+        false,
+        "SMMUv3 CR0/GBPA/IRQ_CTRL writes after the daemon started",
+    ),
+    kp(
+        "smmu_gerror",
+        "arm_smmu_gerror_handler",
+        FunctionRole::SmmuGerror,
+        false,
+        "SMMUv3 global error interrupt",
+    ),
+    kp(
+        "external_abort",
+        "do_sea",
+        FunctionRole::ExternalAbort,
+        true,
+        "arm64 synchronous external abort",
+    ),
+    kp(
+        "serror",
+        "do_serror",
+        FunctionRole::Serror,
+        true,
+        "arm64 SError",
+    ),
+    kp(
+        "serror_panic",
+        "arm64_serror_panic",
+        FunctionRole::SerrorPanic,
+        false,
+        "arm64 fatal SError",
+    ),
+    kp(
+        "ghes",
+        "ghes_proc",
+        FunctionRole::Ghes,
+        false,
+        "firmware-first (GHES) error record",
+    ),
+    kp(
+        "ghes_fatal",
+        "__ghes_panic",
+        FunctionRole::GhesFatal,
+        true,
+        "firmware-first fatal error: panic follows",
+    ),
+    kp(
+        "aer_recovery",
+        "pcie_do_recovery",
+        FunctionRole::AerRecovery,
+        false,
+        "AER/DPC recovery of a device",
+    ),
+    kp(
+        "dpc",
+        "dpc_process_error",
+        FunctionRole::Dpc,
+        true,
+        "downstream port containment",
+    ),
+    kp("panic", "panic", FunctionRole::Panic, true, "kernel panic"),
+];

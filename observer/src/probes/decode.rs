@@ -1,0 +1,231 @@
+//! Raw ring-buffer records → timeline events.
+use observer_common::{Record, RecordKind};
+
+use super::catalog::FunctionRole;
+use crate::event::{AerSeverity, Detail, Event, Source, hex};
+
+/// Decodes records; knows which kernel address belongs to which probed function.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    /// (function address, role), sorted by address.
+    functions: Vec<(u64, FunctionRole)>,
+}
+
+/// A record that could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("ring buffer record of {0} bytes, expected {size}", size = Record::SIZE)]
+    Size(usize),
+    #[error("record kind {0} is unknown to this build")]
+    Kind(u32),
+}
+
+/// x86 kprobes on functions starting with `endbr64` report the address after it; allow that
+/// much slack when matching a hit to a function.
+const FUNC_IP_SLACK: u64 = 16;
+
+impl Decoder {
+    /// A decoder for kprobes attached at the given function addresses.
+    #[must_use]
+    pub fn new(mut functions: Vec<(u64, FunctionRole)>) -> Self {
+        functions.sort_unstable_by_key(|&(addr, _)| addr);
+        Self { functions }
+    }
+
+    fn role_at(&self, ip: u64) -> Option<FunctionRole> {
+        let index = self.functions.partition_point(|&(addr, _)| addr <= ip);
+        let (addr, role) = *self.functions.get(index.checked_sub(1)?)?;
+        (ip - addr <= FUNC_IP_SLACK).then_some(role)
+    }
+
+    /// Decodes one ring-buffer item.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
+        if bytes.len() != Record::SIZE {
+            return Err(DecodeError::Size(bytes.len()));
+        }
+        // SAFETY: length checked; `Record` is plain old data valid for any bit pattern;
+        // `read_unaligned` makes no alignment assumption.
+        let rec: Record = unsafe { bytes.as_ptr().cast::<Record>().read_unaligned() };
+        let kind = RecordKind::from_u32(rec.kind).ok_or(DecodeError::Kind(rec.kind))?;
+        let text = || String::from_utf8_lossy(rec.text_bytes()).into_owned();
+        let detail = match kind {
+            RecordKind::SelfTest => Detail::SelfTest {
+                seq: rec.args[0],
+                tid: rec.tid,
+            },
+            RecordKind::AerEvent => match AerSeverity::from_tracepoint(rec.args[1]) {
+                Some(severity) => Detail::Aer {
+                    device: text(),
+                    severity,
+                    status: hex(rec.args[0]),
+                },
+                None => Detail::AerUnknownSeverity {
+                    device: text(),
+                    severity: rec.args[1],
+                    status: hex(rec.args[0]),
+                },
+            },
+            RecordKind::IommuAttach => Detail::IommuAttach { device: text() },
+            RecordKind::IommuGroupAdd => Detail::IommuGroupAdd {
+                device: text(),
+                group: rec.args[0],
+            },
+            RecordKind::FunctionHit => match self.role_at(rec.args[0]) {
+                Some(role) => function_detail(role, &rec, text),
+                None => Detail::UnknownFunctionHit {
+                    address: hex(rec.args[0]),
+                },
+            },
+        };
+        Ok(Event {
+            ts_ns: rec.ts_ns,
+            source: Source::Ebpf,
+            cpu: Some(rec.cpu),
+            detail,
+        })
+    }
+}
+
+fn function_detail(role: FunctionRole, rec: &Record, text: impl Fn() -> String) -> Detail {
+    let [_, a0, a1, a2] = rec.args;
+    match role {
+        FunctionRole::SmmuRegWrite => Detail::SmmuRegWrite {
+            register: smmu_register_name(a2).map_or_else(|| hex(a2), str::to_owned),
+            value: hex(a1 & 0xffff_ffff),
+            smmu_ptr: hex(a0),
+        },
+        FunctionRole::SmmuGerror => Detail::SmmuGerror,
+        FunctionRole::ExternalAbort => Detail::ExternalAbort {
+            far: hex(a0),
+            esr: hex(a1),
+        },
+        FunctionRole::Serror => Detail::Serror {
+            esr: hex(a1),
+            fatal: false,
+        },
+        FunctionRole::SerrorPanic => Detail::Serror {
+            esr: hex(a1),
+            fatal: true,
+        },
+        FunctionRole::Ghes => Detail::Ghes,
+        FunctionRole::GhesFatal => Detail::GhesFatal,
+        FunctionRole::AerRecovery => Detail::AerRecovery { channel_state: a1 },
+        FunctionRole::Dpc => Detail::Dpc,
+        FunctionRole::Panic => Detail::Panic {
+            message: text().trim_end().to_owned(),
+        },
+    }
+}
+
+/// Names of the SMMUv3 registers written through `arm_smmu_write_reg_sync`
+/// (`arm-smmu-v3.h`, unchanged from 6.1 to 7.1).
+#[must_use]
+pub fn smmu_register_name(offset: u64) -> Option<&'static str> {
+    Some(match offset {
+        0x20 => "CR0",
+        0x24 => "CR0ACK",
+        0x28 => "CR1",
+        0x2c => "CR2",
+        0x44 => "GBPA",
+        0x50 => "IRQ_CTRL",
+        0x60 => "GERROR",
+        0x64 => "GERRORN",
+        0x80 => "STRTAB_BASE",
+        0x88 => "STRTAB_BASE_CFG",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use observer_common::TEXT_LEN;
+
+    use super::*;
+
+    fn bytes(rec: &Record) -> Vec<u8> {
+        // SAFETY: reading a POD struct's bytes.
+        unsafe { std::slice::from_raw_parts((rec as *const Record).cast::<u8>(), Record::SIZE) }
+            .to_vec()
+    }
+
+    fn text(s: &str) -> [u8; TEXT_LEN] {
+        let mut t = [0; TEXT_LEN];
+        t[..s.len()].copy_from_slice(s.as_bytes());
+        t
+    }
+
+    #[test]
+    fn aer_record_becomes_aer_event() {
+        let rec = Record {
+            ts_ns: 9_669_641_000,
+            kind: RecordKind::AerEvent as u32,
+            cpu: 1,
+            args: [0x1000, 0, 1, 0],
+            text: text("0000:02:00.0"),
+            ..Record::ZERO
+        };
+        let e = Decoder::default().decode(&bytes(&rec)).unwrap();
+        assert_eq!(e.ts_ns, 9_669_641_000);
+        assert_eq!(e.cpu, Some(1));
+        assert_eq!(
+            e.detail,
+            Detail::Aer {
+                device: "0000:02:00.0".into(),
+                severity: AerSeverity::Nonfatal,
+                status: "0x1000".into()
+            }
+        );
+    }
+
+    #[test]
+    fn function_hits_are_attributed_by_address_with_endbr_slack() {
+        let d = Decoder::new(vec![
+            (0x2000, FunctionRole::Panic),
+            (0x1000, FunctionRole::SmmuRegWrite),
+        ]);
+        let hit = |ip, args: [u64; 3]| Record {
+            kind: RecordKind::FunctionHit as u32,
+            args: [ip, args[0], args[1], args[2]],
+            text: text("sysrq triggered crash\n"),
+            ..Record::ZERO
+        };
+        let e = d
+            .decode(&bytes(&hit(0x1000, [0xffff_0000, 0x9, 0x20])))
+            .unwrap();
+        assert_eq!(
+            e.detail,
+            Detail::SmmuRegWrite {
+                register: "CR0".into(),
+                value: "0x9".into(),
+                smmu_ptr: "0xffff0000".into()
+            }
+        );
+        let e = d.decode(&bytes(&hit(0x2004, [0; 3]))).unwrap();
+        assert_eq!(
+            e.detail,
+            Detail::Panic {
+                message: "sysrq triggered crash".into()
+            }
+        );
+        let e = d.decode(&bytes(&hit(0x1800, [0; 3]))).unwrap();
+        assert_eq!(
+            e.detail,
+            Detail::UnknownFunctionHit {
+                address: "0x1800".into()
+            }
+        );
+        let e = d.decode(&bytes(&hit(0x10, [0; 3]))).unwrap();
+        assert_eq!(e.detail.kind(), "unknown_function_hit");
+    }
+
+    #[test]
+    fn malformed_records_are_errors() {
+        let d = Decoder::default();
+        assert_eq!(d.decode(&[0; 5]), Err(DecodeError::Size(5)));
+        let rec = Record {
+            kind: 99,
+            ..Record::ZERO
+        };
+        assert_eq!(d.decode(&bytes(&rec)), Err(DecodeError::Kind(99)));
+    }
+}

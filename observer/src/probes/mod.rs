@@ -1,0 +1,13 @@
+//! Which probes exist, which of them this kernel offers, attaching them, and decoding what they
+//! record.
+mod attach;
+mod catalog;
+mod decode;
+mod layout;
+mod report;
+
+pub use attach::{Attached, KernelView, LoadError, LoadOptions, load_and_attach};
+pub use catalog::{CATALOG, FunctionRole, ProbeSpec, Program, Target};
+pub use decode::Decoder;
+pub use layout::tracepoint_layout;
+pub use report::{ProbeReport, ProbeState};

@@ -1,0 +1,207 @@
+//! JSON Lines output, on its own thread so that disk latency never stalls the ring buffer.
+//!
+//! Durability policy: every batch the sources hand over is written, flushed and — for a file —
+//! `fdatasync`ed before the next batch is taken. A line is *acknowledged* once its batch is
+//! synced; a crash can only lose (or tear) the batch in flight, never an earlier one.
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, Write},
+    path::{Path, PathBuf},
+    thread::JoinHandle,
+};
+
+use tokio::sync::mpsc;
+
+use crate::event::Event;
+
+/// Where lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    Stdout,
+    /// Appended to, created if missing: a restarted daemon never truncates earlier evidence.
+    File(PathBuf),
+}
+
+/// Totals of a finished writer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterTotals {
+    /// Lines written and synced.
+    pub lines: u64,
+    /// Writes (one or more coalesced batches) that failed to write or sync.
+    pub failed_batches: u64,
+    /// Lines in failed batches.
+    pub failed_lines: u64,
+}
+
+/// The output could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open {path} for appending: {source}", path = path.display())]
+pub struct OpenError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+enum Out {
+    Stdout(io::Stdout),
+    File(File),
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Stdout(s) => s.write(buf),
+            Self::File(f) => f.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Stdout(s) => s.flush(),
+            Self::File(f) => f.flush(),
+        }
+    }
+}
+
+/// Opens `destination` and starts the writer thread; it ends when every sender is dropped.
+pub fn spawn(
+    destination: &Destination,
+    rx: mpsc::Receiver<Vec<Event>>,
+) -> Result<JoinHandle<WriterTotals>, OpenError> {
+    let out = match destination {
+        Destination::Stdout => Out::Stdout(io::stdout()),
+        Destination::File(path) => Out::File(open_append(path)?),
+    };
+    Ok(std::thread::Builder::new()
+        .name("jsonl-writer".into())
+        .spawn(move || write_loop(out, rx))
+        .expect("spawning a thread"))
+}
+
+fn open_append(path: &Path) -> Result<File, OpenError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| OpenError {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Upper bound of bytes written (and synced) at once.
+const COALESCE_BYTES: usize = 4 << 20;
+
+fn write_loop(mut out: Out, mut rx: mpsc::Receiver<Vec<Event>>) -> WriterTotals {
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut totals = WriterTotals::default();
+    // After a failed write the file may end in a torn line; the next batch starts a new one.
+    let mut torn = false;
+    while let Some(batch) = rx.blocking_recv() {
+        buf.clear();
+        if torn {
+            buf.push(b'\n');
+        }
+        encode(&mut buf, &batch);
+        let mut count = batch.len() as u64;
+        // Under load, take every batch already queued and sync them together: one fsync per
+        // wake-up instead of one per batch keeps the writer ahead of the ring buffer.
+        while buf.len() < COALESCE_BYTES {
+            let Ok(more) = rx.try_recv() else { break };
+            encode(&mut buf, &more);
+            count += more.len() as u64;
+        }
+        match write_synced(&mut out, &buf) {
+            Ok(()) => {
+                totals.lines += count;
+                if torn {
+                    tracing::info!("timeline writes succeed again");
+                    torn = false;
+                }
+            }
+            Err(e) => {
+                totals.failed_batches += 1;
+                totals.failed_lines += count;
+                if !torn {
+                    tracing::error!(
+                        "timeline write failed ({e}); still observing, counting losses"
+                    );
+                    torn = true;
+                }
+            }
+        }
+    }
+    totals
+}
+
+/// Appends one JSON line per event to `buf`.
+pub fn encode(buf: &mut Vec<u8>, batch: &[Event]) {
+    for event in batch {
+        serde_json::to_writer(&mut *buf, event).expect("events always serialize");
+        buf.push(b'\n');
+    }
+}
+
+fn write_synced(out: &mut Out, bytes: &[u8]) -> io::Result<()> {
+    out.write_all(bytes)?;
+    out.flush()?;
+    if let Out::File(file) = out {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Detail, Source};
+
+    fn ev(seq: u64) -> Event {
+        Event {
+            ts_ns: seq,
+            source: Source::Ebpf,
+            cpu: None,
+            detail: Detail::SelfTest { seq, tid: 1 },
+        }
+    }
+
+    #[test]
+    fn appends_one_json_object_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, "{\"earlier\":1}\n").unwrap();
+        let (tx, rx) = mpsc::channel(4);
+        let handle = spawn(&Destination::File(path.clone()), rx).unwrap();
+        tx.blocking_send(vec![ev(1), ev(2)]).unwrap();
+        tx.blocking_send(vec![ev(3)]).unwrap();
+        drop(tx);
+        let totals = handle.join().unwrap();
+        assert_eq!(totals.lines, 3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "earlier content kept");
+        for (i, line) in lines[1..].iter().enumerate() {
+            let e: Event = serde_json::from_str(line).unwrap();
+            assert_eq!(e, ev(i as u64 + 1));
+        }
+    }
+
+    #[test]
+    fn unopenable_output_names_the_path() {
+        let (_tx, rx) = mpsc::channel(1);
+        let e = spawn(&Destination::File("/nonexistent-dir/x.jsonl".into()), rx).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent-dir/x.jsonl"), "{e}");
+    }
+
+    #[test]
+    fn write_failures_are_counted_not_fatal() {
+        // /dev/full accepts open() and fails every write with ENOSPC.
+        let (tx, rx) = mpsc::channel(4);
+        let handle = spawn(&Destination::File("/dev/full".into()), rx).unwrap();
+        tx.blocking_send(vec![ev(1), ev(2)]).unwrap();
+        tx.blocking_send(vec![ev(3)]).unwrap();
+        drop(tx);
+        let totals = handle.join().unwrap();
+        assert_eq!(totals.lines, 0);
+        assert_eq!(totals.failed_lines, 3);
+        assert!(totals.failed_batches >= 1);
+    }
+}

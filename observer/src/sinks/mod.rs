@@ -1,0 +1,2 @@
+//! Outputs of the timeline.
+pub mod jsonl;

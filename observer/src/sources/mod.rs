@@ -1,0 +1,2 @@
+//! Evidence sources. Each turns one kind of kernel output into timeline events.
+pub mod ebpf;
