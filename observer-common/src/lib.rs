@@ -47,7 +47,7 @@ impl RecordKind {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record {
-    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC, the clock of kmsg timestamps (modulo suspend).
+    /// `bpf_ktime_get_ns()`: `CLOCK_MONOTONIC`, the clock of kmsg timestamps (modulo suspend).
     pub ts_ns: u64,
     /// A [`RecordKind`] as `u32`.
     pub kind: u32,
@@ -161,5 +161,5 @@ const _: () = assert!(
     Record::SIZE == 88,
     "Record layout changed: update both sides"
 );
-const _: () = assert!(Record::SIZE % 8 == 0);
+const _: () = assert!(Record::SIZE.is_multiple_of(8));
 const _: () = assert!(core::mem::size_of::<TracepointLayout>() == 12);

@@ -6,6 +6,14 @@
 //! dependent offset from a global the loader fills in from tracefs.
 #![no_std]
 #![no_main]
+#![expect(
+    clippy::inline_always,
+    reason = "BPF helpers run in one stack frame; calls between BPF functions cost verifier budget"
+)]
+#![expect(
+    clippy::needless_pass_by_value,
+    reason = "aya's program macros pass the context by value"
+)]
 
 use aya_ebpf::{
     EbpfContext as _, Global,

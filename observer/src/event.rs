@@ -116,7 +116,7 @@ pub enum Detail {
     GhesFatal,
     /// `pcie_do_recovery(dev, state, ...)`: AER/DPC recovery started.
     AerRecovery {
-        /// `pci_channel_state_t`: 1 normal, 2 frozen, 3 perm_failure.
+        /// `pci_channel_state_t`: 1 normal, 2 frozen, 3 `perm_failure`.
         channel_state: u64,
     },
     /// `dpc_process_error`: downstream port containment triggered.

@@ -1,4 +1,8 @@
 //! The `kdump-dma-observer` command.
+#![expect(
+    clippy::doc_markdown,
+    reason = "doc comments here are clap --help text, printed verbatim"
+)]
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
@@ -66,7 +70,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(&args),
     };
     match result {
         Ok(code) => code,
@@ -88,7 +92,7 @@ fn init_logging(default: &str) {
         .init();
 }
 
-fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     raise_memlock_limit();
     let destination = args
         .output

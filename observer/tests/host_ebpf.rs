@@ -1,5 +1,5 @@
 //! The real pipeline on this machine's kernel: eBPF tracepoint → ring buffer → reader →
-//! JSON Lines, through the `kdump-dma-observer` binary. Needs root (CAP_BPF, tracefs).
+//! JSON Lines, through the `kdump-dma-observer` binary. Needs root (`CAP_BPF`, tracefs).
 //!
 //! Events come from a forked child that calls `getpgid(seq)` for seq = 0..N; the daemon's
 //! self-test probe records exactly that process's calls.
@@ -12,7 +12,7 @@ use std::{
 
 use observer::event::{Detail, Event};
 
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const READY_TIMEOUT: Duration = Duration::from_mins(1);
 
 fn require_root() {
     // SAFETY: no preconditions.
@@ -44,7 +44,7 @@ impl Trigger {
                 libc::close(fds[1]);
                 libc::read(fds[0], (&raw mut byte).cast(), 1);
                 for seq in 0..count {
-                    libc::syscall(libc::SYS_getpgid, seq as libc::c_long);
+                    libc::syscall(libc::SYS_getpgid, seq.cast_signed());
                 }
                 libc::_exit(0);
             }
@@ -173,8 +173,8 @@ fn stopped_counters(events: &[Event]) -> (u64, u64, u64) {
 
 #[test]
 fn n_events_in_n_events_out_in_order() {
-    require_root();
     const N: u64 = 50_000;
+    require_root();
     let dir = tempfile::tempdir().unwrap();
     let trigger = Trigger::fork(N);
     // 8 MiB holds the whole burst (N × 96 bytes), so any loss would be the pipeline's fault,
@@ -210,8 +210,8 @@ fn n_events_in_n_events_out_in_order() {
 
 #[test]
 fn ring_buffer_overrun_is_counted_and_reported() {
-    require_root();
     const N: u64 = 20_000;
+    require_root();
     let dir = tempfile::tempdir().unwrap();
     let trigger = Trigger::fork(N);
     // One page of ring: about 42 records fit.

@@ -144,7 +144,7 @@ mod tests {
 
     fn bytes(rec: &Record) -> Vec<u8> {
         // SAFETY: reading a POD struct's bytes.
-        unsafe { std::slice::from_raw_parts((rec as *const Record).cast::<u8>(), Record::SIZE) }
+        unsafe { std::slice::from_raw_parts(std::ptr::from_ref(rec).cast::<u8>(), Record::SIZE) }
             .to_vec()
     }
 

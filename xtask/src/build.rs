@@ -1,0 +1,49 @@
+//! `cargo xtask build [--arch host|aarch64]`.
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::Context as _;
+
+use crate::{cmd, elf, toolchain::AARCH64_MUSL};
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// Architecture to build for: `host`, or `aarch64` for a static arm64 binary
+    /// (aarch64-unknown-linux-musl, linked by rust-lld; its eBPF programs use arm64 `pt_regs`).
+    #[arg(long, default_value = "host", value_parser = ["host", "aarch64"])]
+    pub arch: String,
+}
+
+/// Builds the release daemon; returns the binary's path.
+pub fn run(root: &Path, args: &BuildArgs) -> anyhow::Result<PathBuf> {
+    let mut cargo = Command::new("cargo");
+    cargo.args([
+        "build",
+        "--release",
+        "--package",
+        "observer",
+        "--bin",
+        "kdump-dma-observer",
+    ]);
+    let binary = if args.arch == "aarch64" {
+        cargo.args(["--target", AARCH64_MUSL]);
+        root.join("target")
+            .join(AARCH64_MUSL)
+            .join("release/kdump-dma-observer")
+    } else {
+        root.join("target/release/kdump-dma-observer")
+    };
+    cmd::run(root, &mut cargo)?;
+    let info = elf::inspect(&binary).with_context(|| format!("inspecting {}", binary.display()))?;
+    if args.arch == "aarch64" {
+        anyhow::ensure!(
+            info.machine == elf::Machine::Aarch64 && info.is_static,
+            "{} is {info}, expected a static aarch64 executable",
+            binary.display()
+        );
+    }
+    eprintln!("built {} ({info})", binary.display());
+    Ok(binary)
+}
