@@ -25,6 +25,10 @@ fn main() -> anyhow::Result<()> {
     let root_dir = ebpf_dir
         .to_str()
         .ok_or_else(|| anyhow!("non-UTF-8 path {}", ebpf_dir.display()))?;
+    // aya-build relays the nested cargo's progress lines as warnings; keep only real diagnostics
+    // (compiler messages still arrive through --message-format=json).
+    // SAFETY: the build script is single-threaded here.
+    unsafe { std::env::set_var("CARGO_TERM_QUIET", "true") };
     aya_build::build_ebpf(
         [aya_build::Package {
             name: EBPF_PACKAGE,

@@ -51,7 +51,7 @@ pub fn run(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
         .stdin(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while !std::fs::read_to_string(&timeline).is_ok_and(|t| t.contains("observer_started")) {
         if Instant::now() > deadline || daemon.try_wait()?.is_some() {
             let _ = daemon.kill();
