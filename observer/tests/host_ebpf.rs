@@ -73,9 +73,15 @@ struct Daemon {
     output: PathBuf,
 }
 
+/// The daemon's stderr (probe status, warnings), for failure messages.
+fn daemon_stderr(output: &Path) -> String {
+    fs::read_to_string(output.with_file_name("daemon.stderr")).unwrap_or_default()
+}
+
 impl Daemon {
     fn start(dir: &Path, self_test_pid: libc::pid_t, extra: &[&str]) -> Self {
         let output = dir.join("timeline.jsonl");
+        let stderr = fs::File::create(dir.join("daemon.stderr")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kdump-dma-observer"))
             .args(["--log", "warn", "run", "--self-test-pid"])
             .arg(self_test_pid.to_string())
@@ -83,7 +89,7 @@ impl Daemon {
             .arg(&output)
             .args(extra)
             .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn kdump-dma-observer");
         let daemon = Self {
@@ -119,7 +125,10 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("daemon not ready after {READY_TIMEOUT:?}");
+        panic!(
+            "daemon not ready after {READY_TIMEOUT:?}; its stderr:\n{}",
+            daemon_stderr(&self.output)
+        );
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -131,7 +140,11 @@ impl Daemon {
     fn stop(mut self) -> Vec<Event> {
         self.signal(libc::SIGTERM);
         let status = self.child.take().unwrap().wait().unwrap();
-        assert!(status.success(), "daemon exit status {status}");
+        assert!(
+            status.success(),
+            "daemon exit status {status}; its stderr:\n{}",
+            daemon_stderr(&self.output)
+        );
         fs::read_to_string(&self.output)
             .unwrap()
             .lines()

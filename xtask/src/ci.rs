@@ -51,7 +51,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     )?;
 
     step("tests (unit, and eBPF on this kernel: needs root)");
-    cmd::run(
+    let tests = cmd::run_tests(
         root,
         Command::new("cargo").args(["test", "--workspace", "--exclude", "observer-ebpf"]),
     )?;
@@ -65,6 +65,8 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     )?;
 
     step("ci passed");
+    // The one closing line that totals every test binary.
+    println!("tests: {} passed, {} failed", tests.passed, tests.failed);
     Ok(())
 }
 

@@ -1,5 +1,9 @@
 //! Running commands with the command line shown and failures named.
-use std::{path::Path, process::Command};
+use std::{
+    io::{BufRead as _, BufReader},
+    path::Path,
+    process::{Command, Stdio},
+};
 
 use anyhow::{Context as _, bail};
 
@@ -30,4 +34,83 @@ fn show(cmd: &Command) -> String {
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Totals of `cargo test` runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TestTotals {
+    pub passed: u64,
+    pub failed: u64,
+}
+
+/// Runs `cargo test`, passing its output through, and adds up its `test result:` lines.
+pub fn run_tests(dir: &Path, cmd: &mut Command) -> anyhow::Result<TestTotals> {
+    cmd.current_dir(dir).stdout(Stdio::piped());
+    eprintln!("+ {}", show(cmd));
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", show(cmd)))?;
+    let mut totals = TestTotals::default();
+    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+        let line = line?;
+        println!("{line}");
+        add_result_line(&mut totals, &line);
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!(
+            "`{}` failed: {status} ({} passed, {} failed)",
+            show(cmd),
+            totals.passed,
+            totals.failed
+        );
+    }
+    Ok(totals)
+}
+
+/// Adds `test result: ok. 20 passed; 0 failed; ...` to the totals.
+fn add_result_line(totals: &mut TestTotals, line: &str) {
+    let Some(rest) = line.strip_prefix("test result: ") else {
+        return;
+    };
+    for part in rest.split(';') {
+        let mut words = part.split_whitespace().rev();
+        let (Some(label), Some(count)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(count) = count.parse::<u64>() else {
+            continue;
+        };
+        match label {
+            "passed" => totals.passed += count,
+            "failed" => totals.failed += count,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_cargo_test_result_lines() {
+        let mut t = TestTotals::default();
+        add_result_line(
+            &mut t,
+            "test result: ok. 20 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s",
+        );
+        add_result_line(
+            &mut t,
+            "test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        add_result_line(&mut t, "test foo ... ok");
+        assert_eq!(
+            t,
+            TestTotals {
+                passed: 21,
+                failed: 2
+            }
+        );
+    }
 }
