@@ -7,17 +7,24 @@ use serde::{Deserialize, Serialize};
 use crate::probes::ProbeReport;
 
 /// Where an event came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
+    /// Records the kernel's boot-time instrumentation (`kprobe_event=`, `trace_event=` on the
+    /// command line) left in the tracefs ring buffer before userspace existed.
+    BootTrace,
+    /// A `/dev/kmsg` record (the kernel log, replayed from boot, then followed).
+    Kmsg,
+    /// A line of plain log text: `dmesg` output, a serial console log, a pstore file.
+    Console,
     /// A live eBPF probe of this daemon.
     Ebpf,
     /// The daemon itself (start, stop, loss accounting).
     Observer,
 }
 
-/// AER severity as the kernel's `ras:aer_event` encodes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// AER severity, as both the kernel log and `ras:aer_event` distinguish it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AerSeverity {
     Correctable,
@@ -43,17 +50,57 @@ impl AerSeverity {
 pub struct Event {
     /// Kernel monotonic time in nanoseconds (the clock of kmsg timestamps).
     pub ts_ns: u64,
-    /// Which source saw it.
+    /// The source that saw it first.
     pub source: Source,
+    /// Every source that saw it, when more than one did (after de-duplication).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
     /// CPU, when the source knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<u32>,
+    /// The kernel log line (or trace line) the event was read from: the evidence itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
     /// Kind and kind-specific fields.
     #[serde(flatten)]
     pub detail: Detail,
 }
 
-/// Kind-specific part of an [`Event`]; `kind` in JSON.
+impl Event {
+    /// An event with no CPU, raw line or merged sources.
+    #[must_use]
+    pub fn new(ts_ns: u64, source: Source, detail: Detail) -> Self {
+        Self {
+            ts_ns,
+            source,
+            sources: Vec::new(),
+            cpu: None,
+            raw: None,
+            detail,
+        }
+    }
+
+    /// The same event carrying the line it was read from.
+    #[must_use]
+    pub fn with_raw(mut self, raw: impl Into<String>) -> Self {
+        self.raw = Some(raw.into());
+        self
+    }
+}
+
+/// One SMMU register write, from the boot trace or a live probe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegWrite {
+    pub ts_ns: u64,
+    /// `CR0`, `GBPA`, `IRQ_CTRL`, ... or the offset in hex.
+    pub register: String,
+    pub value: String,
+    /// Decoded meaning (e.g. `SMMUEN=0 CMDQEN=1`), when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub meaning: String,
+}
+
+/// Kind-specific part of an [`Event`]; `kind` in JSON. `docs/timeline.md` documents each.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Detail {
@@ -77,14 +124,93 @@ pub enum Detail {
     },
     /// The kernel side's drop counter grew since the last report.
     RingBufferDrops { dropped_total: u64, new: u64 },
-    /// A `getpgid(2)` call by the self-test process; `seq` is its argument.
+    /// Kernel log records were overwritten before the daemon read them (`/dev/kmsg` EPIPE).
+    KmsgLost {
+        /// How many, when known (sequence-number gap).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
+    },
+    /// A getpgid(2) call by the self-test process; `seq` is its argument.
     SelfTest { seq: u64, tid: u32 },
-    /// `ras:aer_event`.
+
+    /// A kernel started: `Linux version ...` / `Booting Linux on physical CPU ...`. Splits a
+    /// console log holding the crashed and the capture boot.
+    KernelBoot {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+    },
+    /// `Kernel command line: ...`.
+    KernelCmdline { cmdline: String },
+    /// Text evidence that this boot is a kdump capture kernel (arm64 DT
+    /// `Reserving ... for elfcorehdr`, x86 `elfcorehdr=` on the command line, ...).
+    CaptureKernelMarker { evidence: String },
+
+    /// SMMUv3 probe line: `ias 44-bit, oas 44-bit (features 0x...)` (7.1: `oas` only).
+    SmmuProbe {
+        smmu: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ias_bits: Option<u32>,
+        oas_bits: u32,
+        features: String,
+    },
+    /// The aggressive reset of an SMMU found enabled: `SMMU currently enabled! Resetting...`
+    /// and/or the boot-trace CR0 writes that cleared SMMUEN.
+    SmmuReset {
+        smmu: String,
+        /// Register writes of the reset, in order (boot trace), when recorded.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        writes: Vec<RegWrite>,
+    },
+    /// Patched kernels: `kdump: retaining SMMUEN for in-flight DMA` (no reset).
+    SmmuAdopt { smmu: String },
+    /// Patched kernels that refused or failed to adopt and reset after all.
+    SmmuAdoptFallback { smmu: String, reason: String },
+    /// An SMMUv3 register write (live kprobe on `arm_smmu_write_reg_sync`, or a boot-trace
+    /// record not part of a reset).
+    SmmuRegWrite {
+        /// Device name when known, else the `struct arm_smmu_device` address.
+        smmu: String,
+        register: String,
+        value: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        meaning: String,
+    },
+    /// SMMUv3 global error: `unexpected global error reported (0x...)` or the GERROR handler.
+    SmmuGerror {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        smmu: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gerror: Option<String>,
+    },
+    /// SMMUv3 event queue record: `event 0x10 received:` (not expected in kdump: EVTQ is off).
+    SmmuFault {
+        smmu: String,
+        event_id: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
+    /// Another SMMUv3 error line (`failed to ...`, Service Failure Mode, CMDQ errors, ...).
+    SmmuError { smmu: String, message: String },
+
+    /// An AER error. From `ras:aer_event` (eBPF) or the kernel log's source line
+    /// (`AER: Uncorrectable (Fatal) error message received from 0000:02:00.0`) with the detail
+    /// lines that follow it folded in.
     Aer {
+        /// The device that reported the error (BDF).
         device: String,
         severity: AerSeverity,
-        /// Error status bits (already masked), hex.
-        status: String,
+        /// Error status bits (already masked), hex, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        /// `Physical Layer`, `Data Link Layer`, `Transaction Layer`, `Inaccessible`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_type: Option<String>,
+        /// The port that received the error message (BDF), when logged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reporter: Option<String>,
+        /// Named error bits, e.g. `BadTLP`, `MalfTLP (First)`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        errors: Vec<String>,
     },
     /// An AER record whose severity value this build does not know.
     AerUnknownSeverity {
@@ -92,37 +218,71 @@ pub enum Detail {
         severity: u64,
         status: String,
     },
+    /// Outcome of AER/DPC recovery: `device recovery successful|failed`, `can't recover (...)`,
+    /// or the `pcie_do_recovery` probe (then `outcome` is `started` and the channel state set).
+    AerRecovery {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+        outcome: String,
+        /// `pci_channel_state_t`: 1 normal, 2 frozen, 3 permanent failure (probe only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel_state: Option<u64>,
+    },
+    /// Downstream port containment: `DPC: containment event, status:...` or the probe.
+    Dpc {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
+    /// Firmware-first (APEI GHES) hardware error: `[Hardware Error]: ...` lines or `ghes_proc`.
+    Ghes {
+        /// CPER severity: `fatal`, `recoverable`, `corrected`, `info`, when logged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        severity: Option<String>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
+    /// `__ghes_panic`: firmware reported a fatal error; the kernel panics next.
+    GhesFatal,
+    /// arm64 SError: `SError Interrupt on CPU%d, code 0x... -- %s`, or the probes.
+    Serror {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        esr: Option<String>,
+        fatal: bool,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
+    /// arm64 synchronous external abort (`do_sea`, or its log lines).
+    ExternalAbort {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        far: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        esr: Option<String>,
+        /// Whether the kernel itself faulted (`Internal error: ...`), not a user task.
+        #[serde(default)]
+        in_kernel: bool,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
+    /// `Kernel panic - not syncing: <message>` or the `panic` probe.
+    Panic { message: String },
+    /// x86 IOMMU table hand-over in kdump (`DMAR: ... copy translation structures`, `AMD-Vi:
+    /// Copied/Reused DEV table ...`).
+    IommuTableCopy {
+        /// `dmar` or `amd-vi`.
+        iommu: String,
+        /// `trying`, `copied`, `reused`, `failed`, `not-kdump`.
+        outcome: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
     /// `iommu:attach_device_to_domain`.
     IommuAttach { device: String },
     /// `iommu:add_device_to_group`.
     IommuGroupAdd { device: String, group: u64 },
-    /// `arm_smmu_write_reg_sync(smmu, val, reg_off, ack_off)`: an SMMUv3 control register write.
-    SmmuRegWrite {
-        /// Register name (`CR0`, `GBPA`, `IRQ_CTRL`, ...) or its offset in hex.
-        register: String,
-        value: String,
-        /// Kernel address of the `struct arm_smmu_device` (identifies the instance).
-        smmu_ptr: String,
-    },
-    /// `arm_smmu_gerror_handler`: SMMUv3 global error interrupt.
-    SmmuGerror,
-    /// `do_sea(far, esr, regs)`: synchronous external abort.
-    ExternalAbort { far: String, esr: String },
-    /// `do_serror(regs, esr)` or `arm64_serror_panic(regs, esr)`.
-    Serror { esr: String, fatal: bool },
-    /// `ghes_proc`: firmware (APEI GHES) reported a hardware error.
-    Ghes,
-    /// `__ghes_panic`: firmware reported a fatal hardware error; the kernel panics next.
-    GhesFatal,
-    /// `pcie_do_recovery(dev, state, ...)`: AER/DPC recovery started.
-    AerRecovery {
-        /// `pci_channel_state_t`: 1 normal, 2 frozen, 3 `perm_failure`.
-        channel_state: u64,
-    },
-    /// `dpc_process_error`: downstream port containment triggered.
-    Dpc,
-    /// `panic(fmt, ...)` / `vpanic`: the kernel is going down.
-    Panic { message: String },
     /// A probe hit the decoder could not attribute (should not happen; reported, not hidden).
     UnknownFunctionHit { address: String },
 }
@@ -135,20 +295,31 @@ impl Detail {
             Self::ObserverStarted { .. } => "observer_started",
             Self::ObserverStopped { .. } => "observer_stopped",
             Self::RingBufferDrops { .. } => "ring_buffer_drops",
+            Self::KmsgLost { .. } => "kmsg_lost",
             Self::SelfTest { .. } => "self_test",
+            Self::KernelBoot { .. } => "kernel_boot",
+            Self::KernelCmdline { .. } => "kernel_cmdline",
+            Self::CaptureKernelMarker { .. } => "capture_kernel_marker",
+            Self::SmmuProbe { .. } => "smmu_probe",
+            Self::SmmuReset { .. } => "smmu_reset",
+            Self::SmmuAdopt { .. } => "smmu_adopt",
+            Self::SmmuAdoptFallback { .. } => "smmu_adopt_fallback",
+            Self::SmmuRegWrite { .. } => "smmu_reg_write",
+            Self::SmmuGerror { .. } => "smmu_gerror",
+            Self::SmmuFault { .. } => "smmu_fault",
+            Self::SmmuError { .. } => "smmu_error",
             Self::Aer { .. } => "aer",
             Self::AerUnknownSeverity { .. } => "aer_unknown_severity",
+            Self::AerRecovery { .. } => "aer_recovery",
+            Self::Dpc { .. } => "dpc",
+            Self::Ghes { .. } => "ghes",
+            Self::GhesFatal => "ghes_fatal",
+            Self::Serror { .. } => "serror",
+            Self::ExternalAbort { .. } => "external_abort",
+            Self::Panic { .. } => "panic",
+            Self::IommuTableCopy { .. } => "iommu_table_copy",
             Self::IommuAttach { .. } => "iommu_attach",
             Self::IommuGroupAdd { .. } => "iommu_group_add",
-            Self::SmmuRegWrite { .. } => "smmu_reg_write",
-            Self::SmmuGerror => "smmu_gerror",
-            Self::ExternalAbort { .. } => "external_abort",
-            Self::Serror { .. } => "serror",
-            Self::Ghes => "ghes",
-            Self::GhesFatal => "ghes_fatal",
-            Self::AerRecovery { .. } => "aer_recovery",
-            Self::Dpc => "dpc",
-            Self::Panic { .. } => "panic",
             Self::UnknownFunctionHit { .. } => "unknown_function_hit",
         }
     }
@@ -166,16 +337,19 @@ mod tests {
 
     #[test]
     fn json_has_contract_fields() {
-        let e = Event {
-            ts_ns: 1_637_153_000,
-            source: Source::Ebpf,
-            cpu: Some(1),
-            detail: Detail::Aer {
+        let mut e = Event::new(
+            1_637_153_000,
+            Source::Ebpf,
+            Detail::Aer {
                 device: "0000:02:00.0".into(),
                 severity: AerSeverity::Fatal,
-                status: hex(0x40000),
+                status: Some(hex(0x40000)),
+                error_type: None,
+                reporter: None,
+                errors: Vec::new(),
             },
-        };
+        );
+        e.cpu = Some(1);
         let v: serde_json::Value = serde_json::to_value(&e).unwrap();
         assert_eq!(v["ts_ns"], 1_637_153_000u64);
         assert_eq!(v["kind"], "aer");
@@ -202,8 +376,11 @@ mod tests {
     #[test]
     fn kind_matches_serialized_tag() {
         for d in [
-            Detail::SmmuGerror,
-            Detail::Dpc,
+            Detail::SmmuGerror {
+                smmu: None,
+                gerror: None,
+            },
+            Detail::GhesFatal,
             Detail::Panic {
                 message: "x".into(),
             },

@@ -8,6 +8,7 @@ pub mod kernel;
 pub mod probes;
 pub mod run;
 pub mod sinks;
+pub mod smmu;
 pub mod sources;
 
 /// The eBPF object built from `observer-ebpf` for this target's architecture.

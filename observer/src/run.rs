@@ -66,17 +66,16 @@ pub async fn run(
 
     let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
     let writer = jsonl::spawn(&config.destination, rx)?;
-    let started = Event {
-        ts_ns: crate::clock::monotonic_ns(),
-        source: Source::Observer,
-        cpu: None,
-        detail: Detail::ObserverStarted {
+    let started = Event::new(
+        crate::clock::monotonic_ns(),
+        Source::Observer,
+        Detail::ObserverStarted {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             capture_kernel,
             kernel_release: kernel_release(),
             probes: attached.reports.clone(),
         },
-    };
+    );
     // The writer is fresh and the channel empty: this cannot fail.
     let _ = tx.send(vec![started]).await;
     on_ready(&attached.reports, capture_kernel);
@@ -96,17 +95,16 @@ pub async fn run(
 
     let kernel_counters = source.kernel_counters()?;
     let totals = source.totals();
-    let stopped = Event {
-        ts_ns: crate::clock::monotonic_ns(),
-        source: Source::Observer,
-        cpu: None,
-        detail: Detail::ObserverStopped {
+    let stopped = Event::new(
+        crate::clock::monotonic_ns(),
+        Source::Observer,
+        Detail::ObserverStopped {
             submitted: kernel_counters.submitted,
             dropped: kernel_counters.dropped,
             received: totals.received,
             undecodable: totals.undecodable,
         },
-    };
+    );
     let _ = tx.send(vec![stopped]).await;
     drop(tx);
     let writer = tokio::task::spawn_blocking(move || writer.join())

@@ -2,7 +2,10 @@
 use observer_common::{Record, RecordKind};
 
 use super::catalog::FunctionRole;
-use crate::event::{AerSeverity, Detail, Event, Source, hex};
+use crate::{
+    event::{AerSeverity, Detail, Event, Source, hex},
+    smmu,
+};
 
 /// Decodes records; knows which kernel address belongs to which probed function.
 #[derive(Debug, Default)]
@@ -57,7 +60,10 @@ impl Decoder {
                 Some(severity) => Detail::Aer {
                     device: text(),
                     severity,
-                    status: hex(rec.args[0]),
+                    status: Some(hex(rec.args[0])),
+                    error_type: None,
+                    reporter: None,
+                    errors: Vec::new(),
                 },
                 None => Detail::AerUnknownSeverity {
                     device: text(),
@@ -77,12 +83,9 @@ impl Decoder {
                 },
             },
         };
-        Ok(Event {
-            ts_ns: rec.ts_ns,
-            source: Source::Ebpf,
-            cpu: Some(rec.cpu),
-            detail,
-        })
+        let mut event = Event::new(rec.ts_ns, Source::Ebpf, detail);
+        event.cpu = Some(rec.cpu);
+        Ok(event)
     }
 }
 
@@ -90,50 +93,50 @@ fn function_detail(role: FunctionRole, rec: &Record, text: impl Fn() -> String) 
     let [_, a0, a1, a2] = rec.args;
     match role {
         FunctionRole::SmmuRegWrite => Detail::SmmuRegWrite {
-            register: smmu_register_name(a2).map_or_else(|| hex(a2), str::to_owned),
+            smmu: hex(a0),
+            register: smmu::register_name(a2).map_or_else(|| hex(a2), str::to_owned),
             value: hex(a1 & 0xffff_ffff),
-            smmu_ptr: hex(a0),
+            meaning: smmu::meaning(a2, a1 & 0xffff_ffff),
         },
-        FunctionRole::SmmuGerror => Detail::SmmuGerror,
+        FunctionRole::SmmuGerror => Detail::SmmuGerror {
+            smmu: None,
+            gerror: None,
+        },
         FunctionRole::ExternalAbort => Detail::ExternalAbort {
-            far: hex(a0),
-            esr: hex(a1),
+            far: Some(hex(a0)),
+            esr: Some(hex(a1)),
+            in_kernel: false,
+            detail: String::new(),
         },
         FunctionRole::Serror => Detail::Serror {
-            esr: hex(a1),
+            esr: Some(hex(a1)),
             fatal: false,
+            detail: String::new(),
         },
         FunctionRole::SerrorPanic => Detail::Serror {
-            esr: hex(a1),
+            esr: Some(hex(a1)),
             fatal: true,
+            detail: String::new(),
         },
-        FunctionRole::Ghes => Detail::Ghes,
+        FunctionRole::Ghes => Detail::Ghes {
+            severity: None,
+            detail: String::new(),
+        },
         FunctionRole::GhesFatal => Detail::GhesFatal,
-        FunctionRole::AerRecovery => Detail::AerRecovery { channel_state: a1 },
-        FunctionRole::Dpc => Detail::Dpc,
+        FunctionRole::AerRecovery => Detail::AerRecovery {
+            device: None,
+            outcome: "started".into(),
+            channel_state: Some(a1),
+        },
+        FunctionRole::Dpc => Detail::Dpc {
+            device: None,
+            status: None,
+            detail: String::new(),
+        },
         FunctionRole::Panic => Detail::Panic {
             message: text().trim_end().to_owned(),
         },
     }
-}
-
-/// Names of the SMMUv3 registers written through `arm_smmu_write_reg_sync`
-/// (`arm-smmu-v3.h`, unchanged from 6.1 to 7.1).
-#[must_use]
-pub fn smmu_register_name(offset: u64) -> Option<&'static str> {
-    Some(match offset {
-        0x20 => "CR0",
-        0x24 => "CR0ACK",
-        0x28 => "CR1",
-        0x2c => "CR2",
-        0x44 => "GBPA",
-        0x50 => "IRQ_CTRL",
-        0x60 => "GERROR",
-        0x64 => "GERRORN",
-        0x80 => "STRTAB_BASE",
-        0x88 => "STRTAB_BASE_CFG",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -172,7 +175,10 @@ mod tests {
             Detail::Aer {
                 device: "0000:02:00.0".into(),
                 severity: AerSeverity::Nonfatal,
-                status: "0x1000".into()
+                status: Some("0x1000".into()),
+                error_type: None,
+                reporter: None,
+                errors: Vec::new(),
             }
         );
     }
@@ -195,9 +201,10 @@ mod tests {
         assert_eq!(
             e.detail,
             Detail::SmmuRegWrite {
+                smmu: "0xffff0000".into(),
                 register: "CR0".into(),
                 value: "0x9".into(),
-                smmu_ptr: "0xffff0000".into()
+                meaning: "SMMUEN=1 (SMMUEN|CMDQEN)".into(),
             }
         );
         let e = d.decode(&bytes(&hit(0x2004, [0; 3]))).unwrap();

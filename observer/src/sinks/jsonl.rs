@@ -155,12 +155,7 @@ mod tests {
     use crate::event::{Detail, Source};
 
     fn ev(seq: u64) -> Event {
-        Event {
-            ts_ns: seq,
-            source: Source::Ebpf,
-            cpu: None,
-            detail: Detail::SelfTest { seq, tid: 1 },
-        }
+        Event::new(seq, Source::Ebpf, Detail::SelfTest { seq, tid: 1 })
     }
 
     #[test]

@@ -151,15 +151,14 @@ impl EbpfSource {
     async fn report_drops(&mut self, tx: &mpsc::Sender<Vec<Event>>) -> Result<(), EbpfSourceError> {
         let counters = self.kernel_counters()?;
         if counters.dropped > self.dropped_reported {
-            let event = Event {
-                ts_ns: crate::clock::monotonic_ns(),
-                source: Source::Observer,
-                cpu: None,
-                detail: Detail::RingBufferDrops {
+            let event = Event::new(
+                crate::clock::monotonic_ns(),
+                Source::Observer,
+                Detail::RingBufferDrops {
                     dropped_total: counters.dropped,
                     new: counters.dropped - self.dropped_reported,
                 },
-            };
+            );
             tracing::warn!(
                 dropped_total = counters.dropped,
                 "the ring buffer overflowed: events lost in the kernel (consider --ring-buffer-bytes)"
