@@ -10,6 +10,7 @@ pub mod run;
 pub mod sinks;
 pub mod smmu;
 pub mod sources;
+pub mod timeline;
 
 /// The eBPF object built from `observer-ebpf` for this target's architecture.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer"));

@@ -1,2 +1,3 @@
 //! Evidence sources. Each turns one kind of kernel output into timeline events.
+pub mod boot_trace;
 pub mod ebpf;

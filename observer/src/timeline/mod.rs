@@ -1,0 +1,223 @@
+//! The timeline: every source's events on one clock, with duplicates merged.
+//!
+//! Two sources often see the same thing: the kernel log prints an AER error that the
+//! `ras:aer_event` probe also records; the boot trace holds the CR0 writes of the reset that the
+//! log announces. [`Fusion`] merges such pairs into one event whose `sources` lists every
+//! witness, and [`smmu_reset::attach_writes`] folds the boot-trace register writes into the reset
+//! they belong to.
+mod identity;
+pub mod smmu_reset;
+
+use std::collections::{BTreeMap, HashMap};
+
+pub use identity::{Identity, identity, merge};
+
+use crate::event::Event;
+
+/// Two sightings of one event by different sources are at most this far apart.
+pub const MATCH_WINDOW_NS: u64 = 250_000_000;
+/// How long a mergeable event waits for its twin from another source before it is released.
+pub const HOLD_NS: u64 = 300_000_000;
+
+/// Streaming de-duplication. Events that can have a twin ([`identity`] is `Some`) are held for
+/// [`HOLD_NS`] after they arrive (backlog and live alike); everything else passes straight
+/// through, so the high-rate path costs nothing.
+#[derive(Debug, Default)]
+pub struct Fusion {
+    /// Held events by arrival number, with their arrival time.
+    held: BTreeMap<u64, (u64, Event)>,
+    /// Arrival numbers of held events by identity.
+    index: HashMap<Identity, Vec<u64>>,
+    arrivals: u64,
+    merged: u64,
+}
+
+impl Fusion {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes one event arriving at `now_ns`; returns it at once if it cannot have a twin.
+    pub fn push(&mut self, event: Event, now_ns: u64) -> Option<Event> {
+        let Some(id) = identity(&event.detail) else {
+            return Some(event);
+        };
+        if let Some(keys) = self.index.get(&id) {
+            // The nearest held sighting not already confirmed by this source.
+            let best = keys
+                .iter()
+                .filter_map(|key| self.held.get(key).map(|(_, held)| (*key, held)))
+                .filter(|(_, held)| !witnessed_by(held, &event))
+                .map(|(key, held)| (key, held.ts_ns.abs_diff(event.ts_ns)))
+                .filter(|(_, distance)| *distance <= MATCH_WINDOW_NS)
+                .min_by_key(|(_, distance)| *distance);
+            if let Some((key, _)) = best {
+                let (_, held) = self.held.get_mut(&key).expect("indexed events are held");
+                merge(held, event);
+                self.merged += 1;
+                return None;
+            }
+        }
+        self.arrivals += 1;
+        self.index.entry(id).or_default().push(self.arrivals);
+        self.held.insert(self.arrivals, (now_ns, event));
+        None
+    }
+
+    /// Releases, in arrival order, the events held for at least [`HOLD_NS`] by `now_ns`.
+    pub fn release(&mut self, now_ns: u64) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.held.first_entry() {
+            if entry.get().0.saturating_add(HOLD_NS) > now_ns {
+                break;
+            }
+            let (key, (_, event)) = entry.remove_entry();
+            self.unindex(&event, key);
+            out.push(event);
+        }
+        out
+    }
+
+    /// Releases everything (at shutdown, or at the end of a recorded input).
+    pub fn finish(&mut self) -> Vec<Event> {
+        self.index.clear();
+        std::mem::take(&mut self.held)
+            .into_values()
+            .map(|(_, event)| event)
+            .collect()
+    }
+
+    /// Whether events are waiting for a possible twin.
+    #[must_use]
+    pub fn is_holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// How many sightings were merged into an earlier one.
+    #[must_use]
+    pub fn merged(&self) -> u64 {
+        self.merged
+    }
+
+    fn unindex(&mut self, event: &Event, key: u64) {
+        if let Some(id) = identity(&event.detail)
+            && let Some(keys) = self.index.get_mut(&id)
+        {
+            keys.retain(|k| *k != key);
+            if keys.is_empty() {
+                self.index.remove(&id);
+            }
+        }
+    }
+}
+
+/// Whether `held` already has a sighting from `event`'s source.
+fn witnessed_by(held: &Event, event: &Event) -> bool {
+    held.source == event.source || held.sources.contains(&event.source)
+}
+
+/// De-duplicates a whole recorded input at once (reports, tests): push everything, finish.
+#[must_use]
+pub fn fuse_all(events: impl IntoIterator<Item = Event>) -> Vec<Event> {
+    let mut fusion = Fusion::new();
+    let mut out: Vec<Event> = events
+        .into_iter()
+        .filter_map(|e| fusion.push(e, 0))
+        .collect();
+    out.extend(fusion.finish());
+    out.sort_by_key(|e| e.ts_ns);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AerSeverity, Detail, Source};
+
+    fn aer(ts_ms: u64, source: Source, severity: AerSeverity, status: Option<&str>) -> Event {
+        Event::new(
+            ts_ms * 1_000_000,
+            source,
+            Detail::Aer {
+                device: "0000:02:00.0".into(),
+                severity,
+                status: status.map(Into::into),
+                error_type: None,
+                reporter: None,
+                errors: Vec::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn one_error_seen_by_three_sources_is_one_event() {
+        let out = fuse_all([
+            aer(4431, Source::Ebpf, AerSeverity::Correctable, Some("0x40")),
+            aer(4428, Source::Kmsg, AerSeverity::Correctable, None),
+            aer(4431, Source::BootTrace, AerSeverity::Correctable, None),
+        ]);
+        assert_eq!(out.len(), 1);
+        let e = &out[0];
+        assert_eq!(
+            e.ts_ns, 4_428_000_000,
+            "earliest sighting wins the timestamp"
+        );
+        assert_eq!(e.sources, [Source::BootTrace, Source::Kmsg, Source::Ebpf]);
+        let Detail::Aer { status, .. } = &e.detail else {
+            panic!()
+        };
+        assert_eq!(
+            status.as_deref(),
+            Some("0x40"),
+            "fields are filled from every sighting"
+        );
+    }
+
+    #[test]
+    fn a_storm_of_identical_errors_stays_a_storm() {
+        // Two errors 100 ms apart, each seen by kmsg and eBPF: two events, not one, not four.
+        let out = fuse_all([
+            aer(1000, Source::Kmsg, AerSeverity::Fatal, None),
+            aer(1001, Source::Ebpf, AerSeverity::Fatal, None),
+            aer(1100, Source::Kmsg, AerSeverity::Fatal, None),
+            aer(1101, Source::Ebpf, AerSeverity::Fatal, None),
+        ]);
+        assert_eq!(out.len(), 2);
+        assert!(
+            out.iter()
+                .all(|e| e.sources == [Source::Kmsg, Source::Ebpf])
+        );
+        assert_eq!(out[1].ts_ns, 1_100_000_000);
+    }
+
+    #[test]
+    fn different_severity_or_far_apart_do_not_merge() {
+        let out = fuse_all([
+            aer(1000, Source::Kmsg, AerSeverity::Fatal, None),
+            aer(1000, Source::Ebpf, AerSeverity::Nonfatal, None),
+            aer(2000, Source::Ebpf, AerSeverity::Fatal, None),
+        ]);
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|e| e.sources.is_empty()));
+    }
+
+    #[test]
+    fn events_without_identity_pass_through_and_held_ones_are_released_in_time() {
+        let mut f = Fusion::new();
+        let st = Event::new(5, Source::Ebpf, Detail::SelfTest { seq: 1, tid: 1 });
+        assert!(f.push(st, 0).is_some());
+        // An old backlog event arriving now is held from its arrival, not its timestamp.
+        let backlog = aer(1000, Source::Kmsg, AerSeverity::Fatal, None);
+        assert!(f.push(backlog, 7_000_000_000).is_none());
+        assert!(f.release(7_200_000_000).is_empty(), "still within the hold");
+        // Its live twin arrives late but within the hold: merged.
+        let live = aer(1001, Source::Ebpf, AerSeverity::Fatal, None);
+        assert!(f.push(live, 7_250_000_000).is_none());
+        let out = f.release(7_300_000_000);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].sources, [Source::Kmsg, Source::Ebpf]);
+        assert!(!f.is_holding());
+        assert!(f.finish().is_empty());
+    }
+}
