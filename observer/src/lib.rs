@@ -10,6 +10,7 @@ pub mod run;
 pub mod sinks;
 pub mod smmu;
 pub mod sources;
+pub mod status;
 pub mod timeline;
 
 /// The eBPF object built from `observer-ebpf` for this target's architecture.

@@ -48,6 +48,30 @@ enum Command {
     ///   kdump-dma-observer run --output /var/crash/timeline.jsonl
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+    /// Print the kernel command-line additions that make a capture kernel record the SMMU reset
+    /// and the error paths at boot, before any userspace exists.
+    ///
+    /// SMMUv3 is built into distro kernels and resets the IOMMU at device_initcall, long before
+    /// this daemon can start. The printed parameters arm boot-time kprobes (kprobe_event=) on
+    /// arm_smmu_write_reg_sync and the SError / external abort / GHES / DPC / panic paths, and
+    /// enable ras:aer_event (trace_event=); `run` harvests those records from tracefs later.
+    /// Every symbol is checked against this kernel's kallsyms (the capture kernel is normally
+    /// the same build): missing and ambiguous ones are left out, and stderr says why.
+    ///
+    /// Example (kexec-tools):
+    ///   kexec -p /boot/vmlinuz --initrd=/boot/initrd.img \
+    ///     --append="$(cat /proc/cmdline) reset_devices nr_cpus=1 $(kdump-dma-observer cmdline)"
+    #[command(verbatim_doc_comment)]
+    Cmdline,
+    /// Attach every probe this kernel offers, print each probe's state, detach and exit.
+    Probes(ProbesArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbesArgs {
+    /// Print the states as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -56,6 +80,10 @@ struct RunArgs {
     /// fsync'd before the next is taken, so a crash loses at most the batch in flight.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Write the daemon's status (probe states, per-source event counts, losses) to FILE as
+    /// JSON: atomically when it is ready, and again when it stops.
+    #[arg(long, value_name = "FILE")]
+    status: Option<PathBuf>,
     /// Size of the BPF ring buffer in bytes: a power of two, at least the page size. Each event
     /// takes 96 bytes; events that do not fit are counted as drops and reported.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
@@ -71,6 +99,8 @@ fn main() -> ExitCode {
     init_logging(&cli.log);
     let result = match cli.command {
         Command::Run(args) => run(&args),
+        Command::Cmdline => cmdline(),
+        Command::Probes(args) => probes(&args),
     };
     match result {
         Ok(code) => code,
@@ -105,6 +135,7 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             self_test_tgid: args.self_test_pid,
         },
         vmcore: PathBuf::from(VMCORE),
+        status: args.status.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -163,7 +194,7 @@ fn print_status(probes: &[ProbeReport], capture_kernel: bool, destination: &Dest
 }
 
 fn finish(summary: &RunSummary) -> ExitCode {
-    let w = summary.writer;
+    let w = &summary.writer;
     eprintln!(
         "stopped: {} lines written, {} events received, {} dropped in the kernel (ring full), {} undecodable",
         w.lines, summary.source.received, summary.kernel.dropped, summary.source.undecodable
@@ -176,6 +207,51 @@ fn finish(summary: &RunSummary) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+fn cmdline() -> anyhow::Result<ExitCode> {
+    use observer::kernel::{boot_instrumentation, kallsyms, tracefs::Tracefs};
+    let kallsyms = kallsyms::Kallsyms::load(std::path::Path::new(kallsyms::KALLSYMS))?;
+    let tracefs = Tracefs::find_or_mount().ok().map(|(t, _)| t);
+    let plan = boot_instrumentation::plan(&kallsyms, |category, name| {
+        tracefs
+            .as_ref()
+            .is_some_and(|t| t.has_event(category, name))
+    });
+    for d in &plan.decisions {
+        match &d.excluded {
+            None => eprintln!("included  {:<18} kprobe {}", d.event, d.symbol),
+            Some(why) => eprintln!("left out  {:<18} kprobe {}: {why}", d.event, d.symbol),
+        }
+    }
+    println!("{}", plan.cmdline);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn probes(args: &ProbesArgs) -> anyhow::Result<ExitCode> {
+    use observer::{
+        kernel::tracefs::Tracefs,
+        probes::{KernelView, load_and_attach},
+    };
+    raise_memlock_limit();
+    let tracefs = Tracefs::find_or_mount()
+        .map(|(t, _)| t)
+        .map_err(|e| e.to_string());
+    let kernel = KernelView::probe_running_kernel(tracefs);
+    let options = LoadOptions {
+        ring_buffer_bytes: 1 << 20,
+        self_test_tgid: None,
+    };
+    let attached = load_and_attach(observer::EBPF_OBJECT, &options, &kernel)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&attached.reports)?);
+    } else {
+        println!("{:<16} {:<42} state", "probe", "target");
+        for p in &attached.reports {
+            println!("{p}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it so they load there too.

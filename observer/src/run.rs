@@ -1,20 +1,36 @@
-//! `kdump-dma-observer run`: attach, stream the timeline, account for every record, stop cleanly.
+//! `kdump-dma-observer run`: attach, replay the backlog (boot trace, kernel log), stream live
+//! events, de-duplicate, write, account for every record, stop cleanly.
+//!
+//! Data flows one way: sources → [`Fusion`] → writer.
 use std::{future::Future, path::PathBuf};
 
-use tokio::sync::{mpsc, watch};
-
-use crate::{
-    event::{Detail, Event, Source},
-    kernel::{capture, tracefs::Tracefs},
-    probes::{self, KernelView, LoadOptions, ProbeReport},
-    sinks::jsonl::{self, Destination, WriterTotals},
-    sources::ebpf::{EbpfSource, KernelCounters, SourceTotals},
+use tokio::{
+    sync::{mpsc, watch},
+    time::{Duration, interval},
 };
 
-/// Batches in flight between the sources and the writer. When the writer falls behind, the
-/// sources wait, the ring buffer fills, and the kernel counts drops: loss is visible, memory
-/// stays bounded.
+use crate::{
+    clock::monotonic_ns,
+    event::{Detail, Event, Source},
+    kernel::{
+        capture,
+        tracefs::{Mount, Tracefs},
+    },
+    probes::{self, KernelView, LoadOptions, ProbeReport},
+    sinks::jsonl::{self, Destination, WriterTotals},
+    sources::{
+        boot_trace,
+        ebpf::{EbpfSource, KernelCounters, SourceTotals},
+    },
+    status::{BootTraceStatus, RingStatus, Status},
+    timeline::{Fusion, smmu_reset},
+};
+
+/// Batches in flight between stages. When the writer falls behind, the sources wait, the ring
+/// buffer fills, and the kernel counts drops: loss is visible, memory stays bounded.
 const CHANNEL_BATCHES: usize = 64;
+/// How often held (possibly duplicate) events are checked for release.
+const RELEASE_PERIOD: Duration = Duration::from_millis(100);
 
 /// Everything `run` needs.
 #[derive(Clone, Debug)]
@@ -23,6 +39,8 @@ pub struct RunConfig {
     pub load: LoadOptions,
     /// The file whose presence marks a capture kernel.
     pub vmcore: PathBuf,
+    /// Where to write `status.json`, if anywhere.
+    pub status: Option<PathBuf>,
 }
 
 /// What a finished run did.
@@ -35,7 +53,7 @@ pub struct RunSummary {
     pub writer: WriterTotals,
 }
 
-/// Failures that stop the daemon (a single missing probe never does).
+/// Failures that stop the daemon (a single missing probe or source never does).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -44,10 +62,15 @@ pub enum RunError {
     Source(#[from] crate::sources::ebpf::EbpfSourceError),
     #[error(transparent)]
     Output(#[from] jsonl::OpenError),
+    #[error("cannot write the status file {path}: {source}", path = path.display())]
+    Status {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Runs until `shutdown` resolves. `on_ready` is called once every probe is attached and the
-/// start record is queued; the status it receives is also the timeline's first line.
+/// backlog is queued; the status it receives is also the timeline's first line.
 pub async fn run(
     config: RunConfig,
     object: &[u8],
@@ -55,48 +78,81 @@ pub async fn run(
     on_ready: impl FnOnce(&[ProbeReport], bool),
 ) -> Result<RunSummary, RunError> {
     let capture_kernel = capture::is_capture_kernel(&config.vmcore);
-    let tracefs = Tracefs::find_or_mount().map(|(t, mount)| {
-        tracing::debug!(root = %t.root().display(), ?mount, "tracefs");
-        t
-    });
-    let kernel = KernelView::probe_running_kernel(tracefs.map_err(|e| e.to_string()));
+    let tracefs = Tracefs::find_or_mount();
+    let tracefs_state = match &tracefs {
+        Ok((_, Mount::Present)) => "present".to_owned(),
+        Ok((_, Mount::MountedByUs)) => "mounted_by_us".to_owned(),
+        Err(e) => format!("unavailable: {e}"),
+    };
+    let tracefs = tracefs.map(|(t, _)| t).map_err(|e| e.to_string());
+    if let Err(e) = &tracefs {
+        tracing::warn!("{e}; running without tracepoints and boot trace (degraded)");
+    }
+    let kernel = KernelView::probe_running_kernel(tracefs.clone());
+    // Attach first, then read the backlog: an event in between is seen twice and merged, never
+    // missed.
     let mut attached = probes::load_and_attach(object, &config.load, &kernel)?;
     let decoder = std::mem::take(&mut attached.decoder);
-    let mut source = EbpfSource::new(&mut attached.ebpf, decoder)?;
+    let mut ebpf = EbpfSource::new(&mut attached.ebpf, decoder)?;
 
-    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
-    let writer = jsonl::spawn(&config.destination, rx)?;
+    let (backlog, boot_status) = read_backlog(tracefs.as_ref().ok(), capture_kernel);
+
+    let mut status = Status {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        state: "running".into(),
+        capture_kernel,
+        kernel_release: kernel_release(),
+        tracefs: tracefs_state,
+        probes: attached.reports.clone(),
+        boot_trace: boot_status,
+        ..Status::default()
+    };
+    for event in &backlog {
+        *status.events_by_source.entry(event.source).or_default() += 1;
+    }
+
+    let (out_tx, out_rx) = mpsc::channel(CHANNEL_BATCHES);
+    let writer = jsonl::spawn(&config.destination, out_rx)?;
     let started = Event::new(
-        crate::clock::monotonic_ns(),
+        monotonic_ns(),
         Source::Observer,
         Detail::ObserverStarted {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+            version: status.version.clone(),
             capture_kernel,
-            kernel_release: kernel_release(),
+            kernel_release: status.kernel_release.clone(),
             probes: attached.reports.clone(),
         },
     );
     // The writer is fresh and the channel empty: this cannot fail.
-    let _ = tx.send(vec![started]).await;
+    let _ = out_tx.send(vec![started]).await;
+    write_status(config.status.as_deref(), &status)?;
     on_ready(&attached.reports, capture_kernel);
 
+    let (live_tx, live_rx) = mpsc::channel(CHANNEL_BATCHES);
     let (stop_tx, stop_rx) = watch::channel(false);
-    {
-        let reading = source.run(&tx, stop_rx);
-        tokio::pin!(reading);
-        tokio::select! {
-            result = &mut reading => result?,
-            () = shutdown => {
-                let _ = stop_tx.send(true);
-                reading.await?;
+    let fusion = fuse(backlog, live_rx, out_tx);
+    let sources = async {
+        let result = {
+            let reading = ebpf.run(&live_tx, stop_rx);
+            tokio::pin!(reading);
+            tokio::select! {
+                result = &mut reading => result,
+                () = shutdown => {
+                    let _ = stop_tx.send(true);
+                    reading.await
+                }
             }
-        }
-    }
+        };
+        drop(live_tx);
+        result
+    };
+    let (source_result, (out_tx, merged)) = tokio::join!(sources, fusion);
+    source_result?;
 
-    let kernel_counters = source.kernel_counters()?;
-    let totals = source.totals();
+    let kernel_counters = ebpf.kernel_counters()?;
+    let totals = ebpf.totals();
     let stopped = Event::new(
-        crate::clock::monotonic_ns(),
+        monotonic_ns(),
         Source::Observer,
         Detail::ObserverStopped {
             submitted: kernel_counters.submitted,
@@ -105,12 +161,15 @@ pub async fn run(
             undecodable: totals.undecodable,
         },
     );
-    let _ = tx.send(vec![stopped]).await;
-    drop(tx);
+    let _ = out_tx.send(vec![stopped]).await;
+    drop(out_tx);
     let writer = tokio::task::spawn_blocking(move || writer.join())
         .await
         .expect("writer join task")
         .expect("writer thread panicked");
+
+    finish_status(&mut status, &writer, kernel_counters, merged);
+    write_status(config.status.as_deref(), &status)?;
     Ok(RunSummary {
         capture_kernel,
         probes: attached.reports,
@@ -118,6 +177,96 @@ pub async fn run(
         source: totals,
         writer,
     })
+}
+
+fn finish_status(status: &mut Status, writer: &WriterTotals, kernel: KernelCounters, merged: u64) {
+    status.state = "stopped".into();
+    status.events_by_source.clone_from(&writer.by_source);
+    status.events_written = writer.lines;
+    status.write_failures = writer.failed_lines;
+    status.ring_buffer = RingStatus {
+        submitted: kernel.submitted,
+        dropped: kernel.dropped,
+    };
+    status.merged_duplicates = merged;
+}
+
+/// Everything that happened before the daemon started: the boot trace, SMMU register writes
+/// folded into resets.
+fn read_backlog(tracefs: Option<&Tracefs>, capture_kernel: bool) -> (Vec<Event>, BootTraceStatus) {
+    let mut status = BootTraceStatus::default();
+    let mut events = Vec::new();
+    match tracefs {
+        Some(t) => {
+            status.registered_events = boot_trace::registered_events(t.root());
+            match boot_trace::harvest(t) {
+                Ok(mut boot) => {
+                    status.records = boot.len() as u64;
+                    smmu_reset::attach_writes(&mut boot, capture_kernel);
+                    events.extend(boot);
+                }
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    status.error = Some(e.to_string());
+                }
+            }
+        }
+        None => status.error = Some("tracefs unavailable".into()),
+    }
+    (events, status)
+}
+
+/// The fusion stage: merges sightings of one event by several sources, passes everything else
+/// straight through. Returns the writer's sender (so the stop record goes last) and the number
+/// of merged duplicates.
+async fn fuse(
+    backlog: Vec<Event>,
+    mut live: mpsc::Receiver<Vec<Event>>,
+    out: mpsc::Sender<Vec<Event>>,
+) -> (mpsc::Sender<Vec<Event>>, u64) {
+    let mut fusion = Fusion::new();
+    let now = monotonic_ns();
+    let passed: Vec<Event> = backlog
+        .into_iter()
+        .filter_map(|e| fusion.push(e, now))
+        .collect();
+    if !passed.is_empty() {
+        let _ = out.send(passed).await;
+    }
+    let mut tick = interval(RELEASE_PERIOD);
+    loop {
+        tokio::select! {
+            batch = live.recv() => {
+                let Some(batch) = batch else { break };
+                let now = monotonic_ns();
+                let passed: Vec<Event> = batch.into_iter().filter_map(|e| fusion.push(e, now)).collect();
+                if !passed.is_empty() && out.send(passed).await.is_err() {
+                    break;
+                }
+            }
+            _ = tick.tick(), if fusion.is_holding() => {
+                let released = fusion.release(monotonic_ns());
+                if !released.is_empty() && out.send(released).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let rest = fusion.finish();
+    if !rest.is_empty() {
+        let _ = out.send(rest).await;
+    }
+    (out, fusion.merged())
+}
+
+fn write_status(path: Option<&std::path::Path>, status: &Status) -> Result<(), RunError> {
+    let Some(path) = path else { return Ok(()) };
+    status
+        .write_atomically(path)
+        .map_err(|source| RunError::Status {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// `uname -r`.

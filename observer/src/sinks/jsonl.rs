@@ -23,8 +23,10 @@ pub enum Destination {
 }
 
 /// Totals of a finished writer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriterTotals {
+    /// Lines written per witnessing source (a merged event counts for each of its sources).
+    pub by_source: std::collections::BTreeMap<crate::event::Source, u64>,
     /// Lines written and synced.
     pub lines: u64,
     /// Writes (one or more coalesced batches) that failed to write or sync.
@@ -104,14 +106,20 @@ fn write_loop(mut out: Out, mut rx: mpsc::Receiver<Vec<Event>>) -> WriterTotals 
         let mut count = batch.len() as u64;
         // Under load, take every batch already queued and sync them together: one fsync per
         // wake-up instead of one per batch keeps the writer ahead of the ring buffer.
+        let mut coalesced = Vec::new();
         while buf.len() < COALESCE_BYTES {
             let Ok(more) = rx.try_recv() else { break };
             encode(&mut buf, &more);
             count += more.len() as u64;
+            coalesced.push(more);
         }
         match write_synced(&mut out, &buf) {
             Ok(()) => {
                 totals.lines += count;
+                count_sources(&mut totals, &batch);
+                for more in &coalesced {
+                    count_sources(&mut totals, more);
+                }
                 if torn {
                     tracing::info!("timeline writes succeed again");
                     torn = false;
@@ -130,6 +138,18 @@ fn write_loop(mut out: Out, mut rx: mpsc::Receiver<Vec<Event>>) -> WriterTotals 
         }
     }
     totals
+}
+
+fn count_sources(totals: &mut WriterTotals, batch: &[Event]) {
+    for event in batch {
+        if event.sources.is_empty() {
+            *totals.by_source.entry(event.source).or_default() += 1;
+        } else {
+            for source in &event.sources {
+                *totals.by_source.entry(*source).or_default() += 1;
+            }
+        }
+    }
 }
 
 /// Appends one JSON line per event to `buf`.

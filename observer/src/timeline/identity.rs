@@ -92,10 +92,10 @@ fn merge_detail(held: &mut Detail, other: Detail) {
                 *errors = e2;
             }
         }
-        (Detail::SmmuReset { writes, .. }, Detail::SmmuReset { writes: w2, .. }) => {
-            if writes.is_empty() {
-                *writes = w2;
-            }
+        (Detail::SmmuReset { writes, .. }, Detail::SmmuReset { writes: w2, .. })
+            if writes.is_empty() =>
+        {
+            *writes = w2;
         }
         (
             Detail::SmmuGerror { smmu, gerror },
@@ -154,10 +154,10 @@ fn merge_detail(held: &mut Detail, other: Detail) {
             *in_kernel |= k2;
             fill_str(detail, t2);
         }
-        (Detail::Panic { message }, Detail::Panic { message: m2 }) => {
-            if message.is_empty() || m2.len() > message.len() {
-                *message = m2;
-            }
+        (Detail::Panic { message }, Detail::Panic { message: m2 })
+            if message.is_empty() || m2.len() > message.len() =>
+        {
+            *message = m2;
         }
         _ => {}
     }

@@ -1,0 +1,95 @@
+//! `status.json`: the daemon's honest account of itself — what it could attach, what each
+//! source delivered, what was lost. Written atomically when ready and again at stop.
+use std::{
+    collections::BTreeMap,
+    io::{self, Write as _},
+    path::Path,
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{event::Source, probes::ProbeReport};
+
+/// The status file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    /// `running` (written when ready) or `stopped`.
+    pub state: String,
+    pub capture_kernel: bool,
+    pub kernel_release: String,
+    /// `present`, `mounted_by_us`, or why tracefs is unavailable.
+    pub tracefs: String,
+    pub probes: Vec<ProbeReport>,
+    pub boot_trace: BootTraceStatus,
+    /// Events written per source (an event seen by two sources counts for both).
+    pub events_by_source: BTreeMap<Source, u64>,
+    /// Timeline lines written.
+    pub events_written: u64,
+    /// Timeline lines lost to write failures.
+    pub write_failures: u64,
+    /// Ring buffer records submitted / dropped in the kernel.
+    pub ring_buffer: RingStatus,
+    /// Sightings merged into an earlier one by de-duplication.
+    pub merged_duplicates: u64,
+}
+
+/// What the boot-time instrumentation left behind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootTraceStatus {
+    /// `kdo` kprobe events the kernel accepted from `kprobe_event=` (empty: none were passed).
+    pub registered_events: Vec<String>,
+    /// Records harvested from the trace buffer.
+    pub records: u64,
+    /// Why the boot trace could not be read, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Kernel-side ring buffer accounting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingStatus {
+    pub submitted: u64,
+    pub dropped: u64,
+}
+
+impl Status {
+    /// Writes the status to `path` atomically (temporary file, fsync, rename).
+    pub fn write_atomically(&self, path: &Path) -> io::Result<()> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let mut file = std::fs::File::create(&tmp)?;
+        serde_json::to_writer_pretty(&mut file, self)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        let mut s = Status {
+            state: "running".into(),
+            capture_kernel: true,
+            ..Status::default()
+        };
+        s.events_by_source.insert(Source::Kmsg, 3);
+        s.write_atomically(&path).unwrap();
+        s.state = "stopped".into();
+        s.write_atomically(&path).unwrap();
+        let back: Status = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back, s);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["capture_kernel"], true);
+        assert_eq!(v["events_by_source"]["kmsg"], 3);
+        assert!(!dir.path().join("status.json.tmp").exists());
+    }
+}
