@@ -84,6 +84,12 @@ struct RunArgs {
     /// JSON: atomically when it is ready, and again when it stops.
     #[arg(long, value_name = "FILE")]
     status: Option<PathBuf>,
+    /// Do not mirror events into the kernel log. By default every event except self-test ones
+    /// is also written to /dev/kmsg as `kdump-dma-observer: v1 <json>`, so a console or pstore
+    /// copy keeps the timeline if this kernel dies (unthrottled with printk.devkmsg=on, which
+    /// `cmdline` adds; otherwise the kernel allows 10 records per 5 s).
+    #[arg(long)]
+    no_kmsg_mirror: bool,
     /// Size of the BPF ring buffer in bytes: a power of two, at least the page size. Each event
     /// takes 96 bytes; events that do not fit are counted as drops and reported.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
@@ -136,6 +142,7 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         },
         vmcore: PathBuf::from(VMCORE),
         status: args.status.clone(),
+        kmsg_mirror: !args.no_kmsg_mirror,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -17,7 +17,10 @@ use crate::{
         tracefs::{Mount, Tracefs},
     },
     probes::{self, KernelView, LoadOptions, ProbeReport},
-    sinks::jsonl::{self, Destination, WriterTotals},
+    sinks::{
+        jsonl::{self, Destination, WriterTotals},
+        kmsg_mirror::KmsgMirror,
+    },
     sources::{
         boot_trace,
         ebpf::{EbpfSource, KernelCounters, SourceTotals},
@@ -41,6 +44,8 @@ pub struct RunConfig {
     pub vmcore: PathBuf,
     /// Where to write `status.json`, if anywhere.
     pub status: Option<PathBuf>,
+    /// Mirror events into `/dev/kmsg`.
+    pub kmsg_mirror: bool,
 }
 
 /// What a finished run did.
@@ -112,7 +117,9 @@ pub async fn run(
     }
 
     let (out_tx, out_rx) = mpsc::channel(CHANNEL_BATCHES);
-    let writer = jsonl::spawn(&config.destination, out_rx)?;
+    let mirror = config.kmsg_mirror.then(open_mirror).flatten();
+    status.kmsg_mirror = mirror.is_some();
+    let writer = jsonl::spawn(&config.destination, out_rx, mirror)?;
     let started = Event::new(
         monotonic_ns(),
         Source::Observer,
@@ -179,6 +186,24 @@ pub async fn run(
     })
 }
 
+fn open_mirror() -> Option<KmsgMirror> {
+    let unlimited = KmsgMirror::kernel_allows_unlimited();
+    match KmsgMirror::open(std::path::Path::new("/dev/kmsg"), unlimited) {
+        Ok(m) => {
+            if !unlimited {
+                tracing::info!(
+                    "kmsg mirror throttled to the kernel's 10 records / 5 s (boot with printk.devkmsg=on to lift it)"
+                );
+            }
+            Some(m)
+        }
+        Err(e) => {
+            tracing::warn!("cannot open /dev/kmsg for the mirror: {e}");
+            None
+        }
+    }
+}
+
 fn finish_status(status: &mut Status, writer: &WriterTotals, kernel: KernelCounters, merged: u64) {
     status.state = "stopped".into();
     status.events_by_source.clone_from(&writer.by_source);
@@ -189,6 +214,8 @@ fn finish_status(status: &mut Status, writer: &WriterTotals, kernel: KernelCount
         dropped: kernel.dropped,
     };
     status.merged_duplicates = merged;
+    status.kmsg_mirrored = writer.mirrored;
+    status.kmsg_mirror_skipped = writer.mirror_skipped;
 }
 
 /// Everything that happened before the daemon started: the boot trace, SMMU register writes

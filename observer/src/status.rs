@@ -32,6 +32,11 @@ pub struct Status {
     pub ring_buffer: RingStatus,
     /// Sightings merged into an earlier one by de-duplication.
     pub merged_duplicates: u64,
+    /// Whether events are mirrored into the kernel log.
+    pub kmsg_mirror: bool,
+    /// Events mirrored / not mirrored (rate limit, length, write error).
+    pub kmsg_mirrored: u64,
+    pub kmsg_mirror_skipped: u64,
 }
 
 /// What the boot-time instrumentation left behind.

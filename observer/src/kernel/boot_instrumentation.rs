@@ -160,6 +160,8 @@ pub fn plan(kallsyms: &Kallsyms, has_tracepoint: impl Fn(&str, &str) -> bool) ->
     // The trace clock the daemon's eBPF timestamps use (CLOCK_MONOTONIC), so one clock rules.
     params.push("trace_clock=mono".into());
     params.push(format!("trace_buf_size={TRACE_BUF_SIZE}"));
+    // Let the daemon mirror its timeline into the kernel log without the writer rate limit.
+    params.push("printk.devkmsg=on".into());
     params.push("ftrace_dump_on_oops".into());
     Plan {
         cmdline: params.join(" "),

@@ -12,6 +12,7 @@ use std::{
 
 use tokio::sync::mpsc;
 
+use super::kmsg_mirror::KmsgMirror;
 use crate::event::Event;
 
 /// Where lines go.
@@ -33,6 +34,10 @@ pub struct WriterTotals {
     pub failed_batches: u64,
     /// Lines in failed batches.
     pub failed_lines: u64,
+    /// Events mirrored into the kernel log.
+    pub mirrored: u64,
+    /// Events not mirrored (rate limit, too long, write error).
+    pub mirror_skipped: u64,
 }
 
 /// The output could not be opened.
@@ -64,9 +69,12 @@ impl Write for Out {
 }
 
 /// Opens `destination` and starts the writer thread; it ends when every sender is dropped.
+/// With a `mirror`, every batch also goes to the kernel log — before the file, so a full disk
+/// or a dying machine still leaves it on the console.
 pub fn spawn(
     destination: &Destination,
     rx: mpsc::Receiver<Vec<Event>>,
+    mirror: Option<KmsgMirror>,
 ) -> Result<JoinHandle<WriterTotals>, OpenError> {
     let out = match destination {
         Destination::Stdout => Out::Stdout(io::stdout()),
@@ -74,7 +82,7 @@ pub fn spawn(
     };
     Ok(std::thread::Builder::new()
         .name("jsonl-writer".into())
-        .spawn(move || write_loop(out, rx))
+        .spawn(move || write_loop(out, rx, mirror))
         .expect("spawning a thread"))
 }
 
@@ -92,12 +100,19 @@ fn open_append(path: &Path) -> Result<File, OpenError> {
 /// Upper bound of bytes written (and synced) at once.
 const COALESCE_BYTES: usize = 4 << 20;
 
-fn write_loop(mut out: Out, mut rx: mpsc::Receiver<Vec<Event>>) -> WriterTotals {
+fn write_loop(
+    mut out: Out,
+    mut rx: mpsc::Receiver<Vec<Event>>,
+    mut mirror: Option<KmsgMirror>,
+) -> WriterTotals {
     let mut buf = Vec::with_capacity(1 << 20);
     let mut totals = WriterTotals::default();
     // After a failed write the file may end in a torn line; the next batch starts a new one.
     let mut torn = false;
     while let Some(batch) = rx.blocking_recv() {
+        if let Some(m) = mirror.as_mut() {
+            m.mirror(&batch);
+        }
         buf.clear();
         if torn {
             buf.push(b'\n');
@@ -109,6 +124,9 @@ fn write_loop(mut out: Out, mut rx: mpsc::Receiver<Vec<Event>>) -> WriterTotals 
         let mut coalesced = Vec::new();
         while buf.len() < COALESCE_BYTES {
             let Ok(more) = rx.try_recv() else { break };
+            if let Some(m) = mirror.as_mut() {
+                m.mirror(&more);
+            }
             encode(&mut buf, &more);
             count += more.len() as u64;
             coalesced.push(more);
@@ -136,6 +154,10 @@ fn write_loop(mut out: Out, mut rx: mpsc::Receiver<Vec<Event>>) -> WriterTotals 
                 }
             }
         }
+    }
+    if let Some(m) = mirror {
+        totals.mirrored = m.mirrored;
+        totals.mirror_skipped = m.skipped;
     }
     totals
 }
@@ -184,7 +206,7 @@ mod tests {
         let path = dir.path().join("t.jsonl");
         std::fs::write(&path, "{\"earlier\":1}\n").unwrap();
         let (tx, rx) = mpsc::channel(4);
-        let handle = spawn(&Destination::File(path.clone()), rx).unwrap();
+        let handle = spawn(&Destination::File(path.clone()), rx, None).unwrap();
         tx.blocking_send(vec![ev(1), ev(2)]).unwrap();
         tx.blocking_send(vec![ev(3)]).unwrap();
         drop(tx);
@@ -202,7 +224,12 @@ mod tests {
     #[test]
     fn unopenable_output_names_the_path() {
         let (_tx, rx) = mpsc::channel(1);
-        let e = spawn(&Destination::File("/nonexistent-dir/x.jsonl".into()), rx).unwrap_err();
+        let e = spawn(
+            &Destination::File("/nonexistent-dir/x.jsonl".into()),
+            rx,
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("/nonexistent-dir/x.jsonl"), "{e}");
     }
 
@@ -210,7 +237,12 @@ mod tests {
     fn write_failures_are_counted_not_fatal() {
         // /dev/full accepts open() and fails every write with ENOSPC.
         let (tx, rx) = mpsc::channel(4);
-        let handle = spawn(&Destination::File("/dev/full".into()), rx).unwrap();
+        // The mirror keeps going while the disk is full.
+        let dir = tempfile::tempdir().unwrap();
+        let kmsg = dir.path().join("kmsg");
+        std::fs::write(&kmsg, "").unwrap();
+        let mirror = KmsgMirror::open(&kmsg, true).unwrap();
+        let handle = spawn(&Destination::File("/dev/full".into()), rx, Some(mirror)).unwrap();
         tx.blocking_send(vec![ev(1), ev(2)]).unwrap();
         tx.blocking_send(vec![ev(3)]).unwrap();
         drop(tx);
@@ -218,5 +250,7 @@ mod tests {
         assert_eq!(totals.lines, 0);
         assert_eq!(totals.failed_lines, 3);
         assert!(totals.failed_batches >= 1);
+        assert_eq!(totals.mirrored, 0, "self-test events are not mirrored");
+        assert!(std::fs::read_to_string(&kmsg).unwrap().is_empty());
     }
 }

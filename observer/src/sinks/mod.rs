@@ -1,2 +1,3 @@
 //! Outputs of the timeline.
 pub mod jsonl;
+pub mod kmsg_mirror;
