@@ -90,6 +90,11 @@ struct RunArgs {
     /// `cmdline` adds; otherwise the kernel allows 10 records per 5 s).
     #[arg(long)]
     no_kmsg_mirror: bool,
+    /// Serve the live timeline over HTTP at ADDR (e.g. 127.0.0.1:9477): GET /events streams
+    /// NDJSON (recent history first), GET /healthz answers `ok`. Off unless given; bind
+    /// loopback unless you mean to expose it. A bind failure is reported, not fatal.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
     /// Size of the BPF ring buffer in bytes: a power of two, at least the page size. Each event
     /// takes 96 bytes; events that do not fit are counted as drops and reported.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
@@ -143,6 +148,7 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         vmcore: PathBuf::from(VMCORE),
         status: args.status.clone(),
         kmsg_mirror: !args.no_kmsg_mirror,
+        listen: args.listen,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -18,6 +18,7 @@ use crate::{
     },
     probes::{self, KernelView, LoadOptions, ProbeReport},
     sinks::{
+        http,
         jsonl::{self, Destination, WriterTotals},
         kmsg_mirror::KmsgMirror,
     },
@@ -46,6 +47,8 @@ pub struct RunConfig {
     pub status: Option<PathBuf>,
     /// Mirror events into `/dev/kmsg`.
     pub kmsg_mirror: bool,
+    /// Serve `/events` (NDJSON) and `/healthz` here.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// What a finished run did.
@@ -82,24 +85,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(&[ProbeReport], bool),
 ) -> Result<RunSummary, RunError> {
-    let capture_kernel = capture::is_capture_kernel(&config.vmcore);
-    let tracefs = Tracefs::find_or_mount();
-    let tracefs_state = match &tracefs {
-        Ok((_, Mount::Present)) => "present".to_owned(),
-        Ok((_, Mount::MountedByUs)) => "mounted_by_us".to_owned(),
-        Err(e) => format!("unavailable: {e}"),
-    };
-    let tracefs = tracefs.map(|(t, _)| t).map_err(|e| e.to_string());
-    if let Err(e) = &tracefs {
-        tracing::warn!("{e}; running without tracepoints and boot trace (degraded)");
-    }
-    let kernel = KernelView::probe_running_kernel(tracefs.clone());
-    // Attach first, then read the backlog: an event in between is seen twice and merged, never
-    // missed.
-    let mut attached = probes::load_and_attach(object, &config.load, &kernel)?;
-    let decoder = std::mem::take(&mut attached.decoder);
-    let mut ebpf = EbpfSource::new(&mut attached.ebpf, decoder)?;
-
+    let Attachment {
+        capture_kernel,
+        tracefs,
+        tracefs_state,
+        attached,
+        mut ebpf,
+    } = attach(&config, object)?;
     let (backlog, boot_status) = read_backlog(tracefs.as_ref().ok(), capture_kernel);
 
     let mut status = Status {
@@ -130,14 +122,22 @@ pub async fn run(
             probes: attached.reports.clone(),
         },
     );
+    let feed = match config.listen {
+        Some(addr) => start_http(addr).await,
+        None => None,
+    };
+    let out = Output {
+        tx: out_tx,
+        feed: feed.clone(),
+    };
     // The writer is fresh and the channel empty: this cannot fail.
-    let _ = out_tx.send(vec![started]).await;
+    out.send(vec![started]).await;
     write_status(config.status.as_deref(), &status)?;
     on_ready(&attached.reports, capture_kernel);
 
     let (live_tx, live_rx) = mpsc::channel(CHANNEL_BATCHES);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let fusion = fuse(backlog, live_rx, out_tx);
+    let fusion = fuse(backlog, live_rx, out);
     let sources = async {
         let result = {
             let reading = ebpf.run(&live_tx, stop_rx);
@@ -153,7 +153,7 @@ pub async fn run(
         drop(live_tx);
         result
     };
-    let (source_result, (out_tx, merged)) = tokio::join!(sources, fusion);
+    let (source_result, (out, merged)) = tokio::join!(sources, fusion);
     source_result?;
 
     let kernel_counters = ebpf.kernel_counters()?;
@@ -168,8 +168,8 @@ pub async fn run(
             undecodable: totals.undecodable,
         },
     );
-    let _ = out_tx.send(vec![stopped]).await;
-    drop(out_tx);
+    out.send(vec![stopped]).await;
+    drop(out);
     let writer = tokio::task::spawn_blocking(move || writer.join())
         .await
         .expect("writer join task")
@@ -243,23 +243,92 @@ fn read_backlog(tracefs: Option<&Tracefs>, capture_kernel: bool) -> (Vec<Event>,
     (events, status)
 }
 
+/// The probes as attached, with what the planner learnt on the way.
+struct Attachment {
+    capture_kernel: bool,
+    tracefs: Result<Tracefs, String>,
+    tracefs_state: String,
+    attached: probes::Attached,
+    ebpf: EbpfSource,
+}
+
+/// Looks at the kernel (capture or not, tracefs) and attaches every probe it offers.
+fn attach(config: &RunConfig, object: &[u8]) -> Result<Attachment, RunError> {
+    let capture_kernel = capture::is_capture_kernel(&config.vmcore);
+    let tracefs = Tracefs::find_or_mount();
+    let tracefs_state = match &tracefs {
+        Ok((_, Mount::Present)) => "present".to_owned(),
+        Ok((_, Mount::MountedByUs)) => "mounted_by_us".to_owned(),
+        Err(e) => format!("unavailable: {e}"),
+    };
+    let tracefs = tracefs.map(|(t, _)| t).map_err(|e| e.to_string());
+    if let Err(e) = &tracefs {
+        tracing::warn!("{e}; running without tracepoints and boot trace (degraded)");
+    }
+    let kernel = KernelView::probe_running_kernel(tracefs.clone());
+    // Attach first, then read the backlog: an event in between is seen twice and merged, never
+    // missed.
+    let mut attached = probes::load_and_attach(object, &config.load, &kernel)?;
+    let decoder = std::mem::take(&mut attached.decoder);
+    let ebpf = EbpfSource::new(&mut attached.ebpf, decoder)?;
+    Ok(Attachment {
+        capture_kernel,
+        tracefs,
+        tracefs_state,
+        attached,
+        ebpf,
+    })
+}
+
+/// Where the fusion stage's output goes: the writer, and HTTP clients if any.
+struct Output {
+    tx: mpsc::Sender<Vec<Event>>,
+    feed: Option<http::Feed>,
+}
+
+impl Output {
+    /// Sends a batch on; `false` once the writer is gone.
+    async fn send(&self, batch: Vec<Event>) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        if let Some(feed) = &self.feed {
+            feed.publish(&batch);
+        }
+        self.tx.send(batch).await.is_ok()
+    }
+}
+
+async fn start_http(addr: std::net::SocketAddr) -> Option<http::Feed> {
+    match http::bind(addr).await {
+        Ok(listener) => {
+            let feed = http::Feed::new();
+            tracing::info!("serving /events and /healthz on http://{addr}");
+            tokio::spawn(http::serve(listener, feed.clone()));
+            Some(feed)
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen on {addr}: {e}; continuing without HTTP");
+            None
+        }
+    }
+}
+
 /// The fusion stage: merges sightings of one event by several sources, passes everything else
-/// straight through. Returns the writer's sender (so the stop record goes last) and the number
-/// of merged duplicates.
+/// straight through. Returns the output (so the stop record goes last) and the number of
+/// merged duplicates.
 async fn fuse(
     backlog: Vec<Event>,
     mut live: mpsc::Receiver<Vec<Event>>,
-    out: mpsc::Sender<Vec<Event>>,
-) -> (mpsc::Sender<Vec<Event>>, u64) {
+    out: Output,
+) -> (Output, u64) {
     let mut fusion = Fusion::new();
     let now = monotonic_ns();
     let passed: Vec<Event> = backlog
         .into_iter()
         .filter_map(|e| fusion.push(e, now))
         .collect();
-    if !passed.is_empty() {
-        let _ = out.send(passed).await;
-    }
+    out.send(passed).await;
     let mut tick = interval(RELEASE_PERIOD);
     loop {
         tokio::select! {
@@ -267,23 +336,20 @@ async fn fuse(
                 let Some(batch) = batch else { break };
                 let now = monotonic_ns();
                 let passed: Vec<Event> = batch.into_iter().filter_map(|e| fusion.push(e, now)).collect();
-                if !passed.is_empty() && out.send(passed).await.is_err() {
+                if !out.send(passed).await {
                     break;
                 }
             }
             _ = tick.tick(), if fusion.is_holding() => {
-                let released = fusion.release(monotonic_ns());
-                if !released.is_empty() && out.send(released).await.is_err() {
+                if !out.send(fusion.release(monotonic_ns())).await {
                     break;
                 }
             }
         }
     }
-    let rest = fusion.finish();
-    if !rest.is_empty() {
-        let _ = out.send(rest).await;
-    }
-    (out, fusion.merged())
+    out.send(fusion.finish()).await;
+    let merged = fusion.merged();
+    (out, merged)
 }
 
 fn write_status(path: Option<&std::path::Path>, status: &Status) -> Result<(), RunError> {

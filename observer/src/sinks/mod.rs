@@ -1,3 +1,4 @@
 //! Outputs of the timeline.
+pub mod http;
 pub mod jsonl;
 pub mod kmsg_mirror;
