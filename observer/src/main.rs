@@ -224,7 +224,9 @@ fn finish(summary: &RunSummary) -> ExitCode {
 
 fn cmdline() -> anyhow::Result<ExitCode> {
     use observer::kernel::{boot_instrumentation, kallsyms, tracefs::Tracefs};
-    let kallsyms = kallsyms::Kallsyms::load(std::path::Path::new(kallsyms::KALLSYMS))?;
+    let wanted = observer::probes::wanted_symbols();
+    let kallsyms =
+        kallsyms::Kallsyms::load_only(std::path::Path::new(kallsyms::KALLSYMS), &wanted)?;
     let tracefs = Tracefs::find_or_mount().ok().map(|(t, _)| t);
     let plan = boot_instrumentation::plan(&kallsyms, |category, name| {
         tracefs

@@ -123,16 +123,34 @@ pub fn plan(kallsyms: &Kallsyms, has_tracepoint: impl Fn(&str, &str) -> bool) ->
     let mut decisions = Vec::new();
     let mut probes = Vec::new();
     for probe in BOOT_PROBES {
+        let mut location = probe.symbol.to_owned();
         let excluded = match kallsyms.addresses(probe.symbol).len() {
             0 => Some("not present on this kernel (inlined or not built)".to_owned()),
             1 => None,
+            n if probe.event.starts_with("kdo_smmu") => {
+                // Name the SMMUv3 copy relative to a unique symbol: survives KASLR.
+                match kallsyms
+                    .resolve_near(probe.symbol, crate::probes::SMMUV3_ANCHORS)
+                    .ok()
+                    .and_then(|a| kallsyms.unique_base_of(a))
+                {
+                    Some((base, offset)) => {
+                        location = format!("{base}+{offset:#x}");
+                        None
+                    }
+                    None => Some(format!(
+                        "ambiguous: {n} kernel functions are named {}, none clearly SMMUv3's",
+                        probe.symbol
+                    )),
+                }
+            }
             n => Some(format!(
                 "ambiguous: {n} kernel functions are named {}",
                 probe.symbol
             )),
         };
         if excluded.is_none() {
-            let mut def = format!("p:{GROUP}/{},{}", probe.event, probe.symbol);
+            let mut def = format!("p:{GROUP}/{},{location}", probe.event);
             for arg in probe.fetch {
                 def.push(',');
                 def.push_str(arg);
@@ -211,6 +229,28 @@ mod tests {
     }
 
     #[test]
+    fn an_ambiguous_smmu_symbol_is_named_from_its_driver_neighbour() {
+        // A kernel where SMMUv2 also had an `arm_smmu_write_reg_sync`: the SMMUv3 copy sits
+        // among the SMMUv3 anchors and is named relative to one (KASLR-proof).
+        let k = kallsyms(
+            "ffff800080a00000 t arm_smmu_write_reg_sync\n\
+             ffff800080a85200 t arm_smmu_cmdq_poll_until_sync\n\
+             ffff800080a853d0 t arm_smmu_write_reg_sync\n\
+             ffff800080a86000 t arm_smmu_evtq_thread\n\
+             ffff800080a88400 t arm_smmu_cmdq_init\n",
+        );
+        let plan = plan(&k, |_, _| false);
+        assert!(
+            plan.cmdline.starts_with(
+                "kprobe_event=p:kdo/kdo_smmu_write,arm_smmu_cmdq_poll_until_sync+0x1d0,"
+            ),
+            "{}",
+            plan.cmdline
+        );
+        assert!(plan.decisions[0].excluded.is_none());
+    }
+
+    #[test]
     fn ambiguous_symbols_are_refused() {
         let k = kallsyms("1 t arm_smmu_write_reg_sync\n2 t arm_smmu_write_reg_sync\n");
         let plan = plan(&k, |_, _| false);
@@ -218,7 +258,9 @@ mod tests {
         let d = &plan.decisions[0];
         assert_eq!(
             d.excluded.as_deref(),
-            Some("ambiguous: 2 kernel functions are named arm_smmu_write_reg_sync")
+            Some(
+                "ambiguous: 2 kernel functions are named arm_smmu_write_reg_sync, none clearly SMMUv3's"
+            )
         );
     }
 }

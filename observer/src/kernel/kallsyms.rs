@@ -11,6 +11,9 @@ use std::{
 
 /// The usual path.
 pub const KALLSYMS: &str = "/proc/kallsyms";
+/// How far outside the span of its driver's other functions a static function may sit and
+/// still count as theirs.
+pub const NEIGHBOURHOOD: u64 = 16 * 1024;
 
 /// Text (code) symbols of the running kernel, by name.
 #[derive(Debug, Default)]
@@ -34,17 +37,29 @@ pub enum KallsymsError {
 }
 
 impl Kallsyms {
-    /// Reads and parses `path`.
-    pub fn load(path: &Path) -> Result<Self, KallsymsError> {
+    /// Reads `path` and keeps the code symbols named in `names`, plus every `arm_smmu_*`
+    /// function (the neighbourhood ambiguous SMMU names are resolved in). A distro kernel has
+    /// over a hundred thousand symbols; a capture kernel has little memory.
+    pub fn load_only(path: &Path, names: &[&str]) -> Result<Self, KallsymsError> {
         let text = std::fs::read_to_string(path).map_err(|source| KallsymsError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(path, &text)
+        Self::parse_filtered(path, &text, |name| {
+            names.contains(&name) || name.starts_with("arm_smmu_")
+        })
     }
 
     /// Parses kallsyms text; only code symbols (`t`/`T`) are kept.
     pub fn parse(path: &Path, text: &str) -> Result<Self, KallsymsError> {
+        Self::parse_filtered(path, text, |_| true)
+    }
+
+    fn parse_filtered(
+        path: &Path,
+        text: &str,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Self, KallsymsError> {
         let mut by_name: HashMap<String, Vec<u64>> = HashMap::new();
         let mut addresses_visible = false;
         for (index, line) in text.lines().enumerate() {
@@ -61,6 +76,9 @@ impl Kallsyms {
                 continue;
             }
             addresses_visible |= addr != 0;
+            if !keep(name) {
+                continue;
+            }
             by_name.entry(name.to_owned()).or_default().push(addr);
         }
         Ok(Self {
@@ -73,6 +91,64 @@ impl Kallsyms {
     #[must_use]
     pub fn addresses(&self, name: &str) -> &[u64] {
         self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The copy of an ambiguous `name` that belongs to the same driver as `anchors` (functions
+    /// that exist once, only in that driver). A driver's functions are laid out together, so
+    /// its copy lies within the span of its anchors (widened by [`NEIGHBOURHOOD`]); exactly one
+    /// candidate must. A unique name resolves to itself.
+    pub fn resolve_near(&self, name: &str, anchors: &[&str]) -> Result<u64, String> {
+        let candidates = self.addresses(name);
+        match candidates {
+            [] => return Err(format!("{name} is not in kallsyms")),
+            [only] => return Ok(*only),
+            _ => {}
+        }
+        let anchor_addrs: Vec<u64> = anchors
+            .iter()
+            .filter_map(|a| match self.addresses(a) {
+                [one] => Some(*one),
+                _ => None,
+            })
+            .collect();
+        let (Some(low), Some(high)) = (anchor_addrs.iter().min(), anchor_addrs.iter().max()) else {
+            return Err(format!(
+                "{} copies of {name} and none of its driver's anchor functions ({}) to tell them apart",
+                candidates.len(),
+                anchors.join(", ")
+            ));
+        };
+        let span = low.saturating_sub(NEIGHBOURHOOD)..=high.saturating_add(NEIGHBOURHOOD);
+        let inside: Vec<u64> = candidates
+            .iter()
+            .copied()
+            .filter(|c| span.contains(c))
+            .collect();
+        match inside.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(format!(
+                "{} copies of {name}; none beside its driver's functions ({low:#x}..{high:#x})",
+                candidates.len()
+            )),
+            _ => Err(format!(
+                "{} copies of {name}; {} of them beside its driver's functions, cannot choose",
+                candidates.len(),
+                inside.len()
+            )),
+        }
+    }
+
+    /// The unique symbol at or before `address` among the kept ones, with the offset from it:
+    /// a way to name an address that survives KASLR and that the kernel's probe API accepts.
+    #[must_use]
+    pub fn unique_base_of(&self, address: u64) -> Option<(&str, u64)> {
+        self.by_name
+            .iter()
+            .filter_map(|(name, addrs)| match addrs.as_slice() {
+                [a] if *a <= address => Some((name.as_str(), address - a)),
+                _ => None,
+            })
+            .min_by_key(|(_, offset)| *offset)
     }
 
     /// Whether the addresses are real rather than zeroed by `kptr_restrict`.
@@ -100,6 +176,9 @@ mod tests {
 ffff800080a7f5b8 t arm_smmu_device_reset
 ffff800080a7f8b0 t arm_smmu_device_probe
 ffff800080a853d0 t arm_smmu_write_reg_sync
+ffff800080a86000 t arm_smmu_evtq_thread
+ffff800080a88400 t arm_smmu_cmdq_init
+ffff800080a88700 t arm_smmu_init_one_queue
 ffff800080a88960 t arm_smmu_device_probe
 ffff800081234000 D some_data
 ffff800080001000 T panic
@@ -116,6 +195,55 @@ ffff800080002000 t mod_fn\t[virtio_net]
         );
         assert!(k.addresses("some_data").is_empty());
         assert_eq!(k.addresses("mod_fn").len(), 1);
+        assert!(k.addresses_visible());
+    }
+
+    #[test]
+    fn ambiguous_name_resolves_to_the_copy_beside_its_driver() {
+        let k = Kallsyms::parse(Path::new("k"), SAMPLE).unwrap();
+        let v3 = [
+            "arm_smmu_write_reg_sync",
+            "arm_smmu_cmdq_init",
+            "arm_smmu_init_one_queue",
+            "arm_smmu_evtq_thread",
+        ];
+        assert_eq!(
+            k.resolve_near("arm_smmu_device_probe", &v3),
+            Ok(0xffff_8000_80a8_8960),
+            "the SMMUv3 copy, next to arm_smmu_write_reg_sync, not SMMUv2's"
+        );
+        assert_eq!(k.resolve_near("panic", &v3), Ok(0xffff_8000_8000_1000));
+        let e = k
+            .resolve_near("arm_smmu_device_probe", &["no_such_fn"])
+            .unwrap_err();
+        assert!(e.contains("none of its driver's anchor functions"), "{e}");
+        let base = k.unique_base_of(0xffff_8000_80a8_8960).unwrap();
+        assert_eq!(base, ("arm_smmu_init_one_queue", 0x260));
+    }
+
+    #[test]
+    fn copies_not_told_apart_by_anchors_are_refused() {
+        let k = Kallsyms::parse(
+            Path::new("k"),
+            "0000000000101000 t f\n0000000000103000 t f\n0000000000102000 t anchor\n\
+             0000000000900000 t g\n0000000000a00000 t g\n",
+        )
+        .unwrap();
+        let e = k.resolve_near("f", &["anchor"]).unwrap_err();
+        assert!(e.contains("2 of them beside its driver's functions"), "{e}");
+        let e = k.resolve_near("g", &["anchor"]).unwrap_err();
+        assert!(e.contains("none beside its driver's functions"), "{e}");
+    }
+
+    #[test]
+    fn load_only_keeps_what_is_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kallsyms");
+        std::fs::write(&path, SAMPLE).unwrap();
+        let k = Kallsyms::load_only(&path, &["panic"]).unwrap();
+        assert_eq!(k.addresses("panic").len(), 1);
+        assert!(k.addresses("mod_fn").is_empty());
+        assert_eq!(k.addresses("arm_smmu_device_probe").len(), 2, "SMMU neighbourhood kept");
         assert!(k.addresses_visible());
     }
 

@@ -40,13 +40,15 @@ impl KernelView {
         };
         let kprobes_supported = Path::new("/sys/bus/event_source/devices/kprobe").exists()
             || tracefs.as_ref().is_some_and(Tracefs::has_kprobe_events);
-        let kallsyms = match Kallsyms::load(Path::new(crate::kernel::kallsyms::KALLSYMS)) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                tracing::warn!("{e}; kprobes are disabled");
-                None
-            }
-        };
+        let wanted = super::catalog::wanted_symbols();
+        let kallsyms =
+            match Kallsyms::load_only(Path::new(crate::kernel::kallsyms::KALLSYMS), &wanted) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    tracing::warn!("{e}; kprobes are disabled");
+                    None
+                }
+            };
         Self {
             tracefs,
             tracefs_error,
@@ -111,12 +113,19 @@ pub fn load_and_attach(
         .then_some(catalog::SELF_TEST);
     for spec in self_test.iter().chain(CATALOG) {
         let report = match plan(spec, kernel, &layouts) {
-            Ok(address) => match attach(&mut ebpf, spec) {
+            Ok(point) => match attach(&mut ebpf, spec, point.as_ref()) {
                 Ok(()) => {
-                    if let (Some(role), Some(address)) = (spec.role, address) {
-                        functions.push((address, role));
+                    let mut note = String::new();
+                    if let (Some(role), Some(point)) = (spec.role, point) {
+                        functions.push((point.address, role));
+                        if point.offset != 0 {
+                            note = format!(
+                                "ambiguous name; attached to the copy beside its driver at {}+{:#x}",
+                                point.base, point.offset
+                            );
+                        }
                     }
-                    report(spec, ProbeState::Attached, String::new(), None)
+                    report(spec, ProbeState::Attached, note, None)
                 }
                 Err(e) => report(spec, ProbeState::Refused, e.to_string(), errno_of(&e)),
             },
@@ -198,12 +207,22 @@ impl Layouts {
     }
 }
 
-/// Decides whether `spec` can be attached here: `Ok(function address)` or why not.
+/// Where a kprobe goes: `base + offset`, `base` a unique symbol (the function itself unless
+/// its name is ambiguous).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct KprobePoint {
+    address: u64,
+    base: String,
+    offset: u64,
+}
+
+/// Decides whether `spec` can be attached here: `Ok(kprobe point)` (none for tracepoints) or
+/// why not.
 fn plan(
     spec: &ProbeSpec,
     kernel: &KernelView,
     layouts: &Layouts,
-) -> Result<Option<u64>, (ProbeState, String)> {
+) -> Result<Option<KprobePoint>, (ProbeState, String)> {
     match spec.target {
         Target::Tracepoint { category, name } => {
             let Some(tracefs) = &kernel.tracefs else {
@@ -222,14 +241,35 @@ fn plan(
             let Some(kallsyms) = &kernel.kallsyms else {
                 return Err((ProbeState::Unsupported, "kallsyms is not readable".into()));
             };
-            let address = match kallsyms.addresses(symbol) {
+            let point = match kallsyms.addresses(symbol) {
                 [] => return Err((ProbeState::Absent, String::new())),
-                [address] => *address,
+                [address] => KprobePoint {
+                    address: *address,
+                    base: symbol.to_owned(),
+                    offset: 0,
+                },
                 many => {
-                    return Err((
-                        ProbeState::Ambiguous,
-                        format!("{} kernel functions are named {symbol}", many.len()),
-                    ));
+                    let refuse = |why: String| Err((ProbeState::Ambiguous, why));
+                    if spec.anchors.is_empty() {
+                        return refuse(format!(
+                            "{} kernel functions are named {symbol}",
+                            many.len()
+                        ));
+                    }
+                    let address = match kallsyms.resolve_near(symbol, spec.anchors) {
+                        Ok(a) => a,
+                        Err(why) => return refuse(why),
+                    };
+                    let Some((base, offset)) = kallsyms.unique_base_of(address) else {
+                        return refuse(format!(
+                            "no unique symbol before {symbol}'s copy to name it by"
+                        ));
+                    };
+                    KprobePoint {
+                        address,
+                        base: base.to_owned(),
+                        offset,
+                    }
                 }
             };
             if !kernel.kprobes_supported {
@@ -238,12 +278,16 @@ fn plan(
                     "this kernel has no kprobes (no kprobe PMU, no kprobe_events)".into(),
                 ));
             }
-            Ok(Some(address))
+            Ok(Some(point))
         }
     }
 }
 
-fn attach(ebpf: &mut Ebpf, spec: &ProbeSpec) -> Result<(), ProgramError> {
+fn attach(
+    ebpf: &mut Ebpf,
+    spec: &ProbeSpec,
+    point: Option<&KprobePoint>,
+) -> Result<(), ProgramError> {
     let name = spec.program.object_name();
     let program = ebpf
         .program_mut(name)
@@ -261,7 +305,10 @@ fn attach(ebpf: &mut Ebpf, spec: &ProbeSpec) -> Result<(), ProgramError> {
             if kp.fd().is_err() {
                 kp.load()?;
             }
-            kp.attach(symbol, 0)?;
+            match point {
+                Some(p) => kp.attach(&p.base, p.offset)?,
+                None => kp.attach(symbol, 0)?,
+            };
         }
         (Target::Kprobe { .. }, _) => return Err(ProgramError::UnexpectedProgramType),
     }

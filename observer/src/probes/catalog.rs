@@ -65,6 +65,9 @@ pub struct ProbeSpec {
     pub program: Program,
     /// For kprobes: how hits are decoded.
     pub role: Option<FunctionRole>,
+    /// Functions that exist once and only in the target's driver: if the symbol name is
+    /// ambiguous, the copy beside them is the one probed (see `Kallsyms::resolve_near`).
+    pub anchors: &'static [&'static str],
     /// Whether a capture-kernel verdict needs it (reported as such when missing).
     pub required: bool,
     /// One line for `probes` output.
@@ -87,6 +90,7 @@ const fn tp(
         },
         program,
         role: None,
+        anchors: &[],
         required,
         purpose,
     }
@@ -108,9 +112,46 @@ const fn kp(
             Program::FunctionHit
         },
         role: Some(role),
+        anchors: match role {
+            FunctionRole::SmmuRegWrite | FunctionRole::SmmuGerror => SMMUV3_ANCHORS,
+            _ => &[],
+        },
         required,
         purpose,
     }
+}
+
+/// SMMUv3-only functions that are real symbols on Debian's 6.1 and 6.12 arm64 builds. SMMUv2
+/// (built in too) shares names such as `arm_smmu_device_probe` and `arm_smmu_device_reset`;
+/// its copies sit elsewhere in the text section.
+pub const SMMUV3_ANCHORS: &[&str] = &[
+    "arm_smmu_write_reg_sync",
+    "arm_smmu_cmdq_init",
+    "arm_smmu_init_one_queue",
+    "arm_smmu_evtq_thread",
+    "arm_smmu_gerror_handler",
+];
+
+/// Every kernel symbol the daemon may look up (probe targets and anchors), so that kallsyms
+/// can be read keeping only these.
+#[must_use]
+pub fn wanted_symbols() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = CATALOG
+        .iter()
+        .filter_map(|s| match s.target {
+            Target::Kprobe { symbol } => Some(symbol),
+            Target::Tracepoint { .. } => None,
+        })
+        .chain(SMMUV3_ANCHORS.iter().copied())
+        .chain(
+            crate::kernel::boot_instrumentation::BOOT_PROBES
+                .iter()
+                .map(|p| p.symbol),
+        )
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// The self-test probe, attached only when a self-test process is named.

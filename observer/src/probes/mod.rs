@@ -7,7 +7,9 @@ mod layout;
 mod report;
 
 pub use attach::{Attached, KernelView, LoadError, LoadOptions, load_and_attach};
-pub use catalog::{CATALOG, FunctionRole, ProbeSpec, Program, Target};
+pub use catalog::{
+    CATALOG, FunctionRole, ProbeSpec, Program, SMMUV3_ANCHORS, Target, wanted_symbols,
+};
 pub use decode::Decoder;
 pub use layout::tracepoint_layout;
 pub use report::{ProbeReport, ProbeState};
