@@ -12,6 +12,7 @@ pub mod smmu;
 pub mod sources;
 pub mod status;
 pub mod timeline;
+pub mod verdict;
 
 /// The eBPF object built from `observer-ebpf` for this target's architecture.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observer"));

@@ -243,7 +243,11 @@ ffff800080002000 t mod_fn\t[virtio_net]
         let k = Kallsyms::load_only(&path, &["panic"]).unwrap();
         assert_eq!(k.addresses("panic").len(), 1);
         assert!(k.addresses("mod_fn").is_empty());
-        assert_eq!(k.addresses("arm_smmu_device_probe").len(), 2, "SMMU neighbourhood kept");
+        assert_eq!(
+            k.addresses("arm_smmu_device_probe").len(),
+            2,
+            "SMMU neighbourhood kept"
+        );
         assert!(k.addresses_visible());
     }
 

@@ -1,0 +1,445 @@
+//! The verdict: did the capture kernel's aggressive SMMU reset coincide with fatal errors?
+//!
+//! Rules, applied to the capture boot of a timeline (see `docs/verdict.md`):
+//! 1. not a capture kernel → `not-capture-kernel`;
+//! 2. an SMMU that was still enabled got the aggressive reset (`smmu_reset`, an adoption
+//!    fallback, or a boot-trace CR0 write that cleared SMMUEN) and at least one fatal sign
+//!    followed it (uncorrectable AER, DPC, fatal GHES, SError, external abort, panic) →
+//!    `flagged`;
+//! 3. a reset and nothing fatal after it (correctable errors may be present) →
+//!    `reset-no-fatal`;
+//! 4. the patched kernels' adopt path (`kdump: retaining SMMUEN ...`) and no reset →
+//!    `preserved`;
+//! 5. otherwise → `inconclusive`, saying what is missing.
+mod boots;
+pub mod cmdline_audit;
+
+use serde::{Deserialize, Serialize};
+
+pub use boots::{Boot, CaptureEvidence, boot_to_judge, split};
+pub use cmdline_audit::CmdlineAudit;
+
+use crate::{
+    event::{AerSeverity, Detail, Event, Source},
+    smmu,
+};
+
+/// The five verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictKind {
+    Flagged,
+    ResetNoFatal,
+    Preserved,
+    NotCaptureKernel,
+    Inconclusive,
+}
+
+/// How sure the verdict is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    High,
+    Medium,
+    Low,
+}
+
+/// A pointer to one timeline event that supports the verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    /// Position in the judged (time-ordered) timeline.
+    pub index: usize,
+    pub ts_ns: u64,
+    pub kind: String,
+    pub sources: Vec<Source>,
+    /// One line a human reads.
+    pub summary: String,
+    /// Whether it is a fatal sign.
+    pub fatal: bool,
+}
+
+/// The verdict on one capture boot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub verdict: VerdictKind,
+    pub confidence: Confidence,
+    /// One sentence.
+    pub summary: String,
+    /// The reset (first one), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<EvidenceRef>,
+    /// The first fatal sign after the reset, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_fatal: Option<EvidenceRef>,
+    /// Time from the reset to the first fatal sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_to_first_fatal_ns: Option<u64>,
+    /// Every event the verdict rests on, in time order.
+    pub evidence: Vec<EvidenceRef>,
+    /// What the judged input lacks (always said for `inconclusive`; caveats otherwise).
+    pub missing: Vec<String>,
+    pub cmdline_audit: CmdlineAudit,
+    /// Boots found in the input, and which one was judged (0-based).
+    pub boots: usize,
+    pub judged_boot: usize,
+}
+
+/// Judges `events` (any order; sorted here).
+#[must_use]
+pub fn judge(events: &[Event]) -> Verdict {
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sort_within_boots(&mut sorted);
+    let owned: Vec<Event> = sorted.into_iter().cloned().collect();
+    let boots = split(&owned);
+    let Some(boot) = boot_to_judge(&boots) else {
+        return inconclusive(
+            Vec::new(),
+            vec!["the input holds no events".into()],
+            CmdlineAudit::default(),
+        );
+    };
+    let judged_boot = boots.iter().position(|b| b == boot).unwrap_or(0);
+    let range = &owned[boot.start..boot.end];
+    let crashed_cmdline = judged_boot
+        .checked_sub(1)
+        .and_then(|i| boots.get(i))
+        .and_then(|b| cmdline_of(&owned[b.start..b.end]));
+    let audit = cmdline_audit::audit(cmdline_of(range), crashed_cmdline);
+    let mut verdict = if boot.capture.is_capture() {
+        judge_capture_boot(range, boot.start, audit)
+    } else {
+        Verdict {
+            verdict: VerdictKind::NotCaptureKernel,
+            confidence: match boot.capture {
+                CaptureEvidence::Observer(false) => Confidence::High,
+                _ => Confidence::Medium,
+            },
+            summary: "This boot is not a kdump capture kernel: nothing to judge.".into(),
+            reset: None,
+            first_fatal: None,
+            reset_to_first_fatal_ns: None,
+            evidence: Vec::new(),
+            missing: Vec::new(),
+            cmdline_audit: audit,
+            boots: 0,
+            judged_boot: 0,
+        }
+    };
+    verdict.boots = boots.len();
+    verdict.judged_boot = judged_boot;
+    verdict
+}
+
+/// Rules 2–5 on the events of a capture boot; `offset` is its position in the timeline.
+fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Verdict {
+    let find = |pred: &dyn Fn(&Event) -> bool| {
+        range
+            .iter()
+            .position(pred)
+            .map(|i| evidence(offset + i, &range[i]))
+    };
+    let reset = find(&is_reset);
+    let adopt = find(&|e| matches!(e.detail, Detail::SmmuAdopt { .. }));
+    let fatal_after: Vec<EvidenceRef> = reset
+        .as_ref()
+        .map(|r| {
+            range
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.ts_ns >= r.ts_ns && fatal_sign(e).is_some())
+                .map(|(i, e)| evidence(offset + i, e))
+                .collect()
+        })
+        .unwrap_or_default();
+    let correctable = range.iter().enumerate().filter(|(_, e)| {
+        matches!(
+            e.detail,
+            Detail::Aer {
+                severity: AerSeverity::Correctable,
+                ..
+            }
+        )
+    });
+    let mut all: Vec<EvidenceRef> = reset
+        .iter()
+        .chain(adopt.iter())
+        .chain(fatal_after.iter())
+        .cloned()
+        .chain(correctable.map(|(i, e)| evidence(offset + i, e)))
+        .collect();
+    all.sort_by_key(|e| (e.ts_ns, e.index));
+    all.dedup_by_key(|e| e.index);
+    let mut missing = caveats(range, &audit);
+
+    let (verdict, confidence, summary) = match (&reset, &adopt) {
+        (Some(reset), _) => {
+            let smmu = smmu_of(&range[reset.index - offset]);
+            let strong = reset.sources.len() > 1 || reset.kind == "smmu_reset";
+            match fatal_after.first() {
+                Some(first) => (
+                    VerdictKind::Flagged,
+                    if strong { Confidence::High } else { Confidence::Medium },
+                    format!(
+                        "The capture kernel reset an enabled SMMU ({smmu}) and {} fatal sign(s) followed, the first ({}) {} after the reset.",
+                        fatal_after.len(),
+                        first.kind,
+                        human_duration(first.ts_ns - reset.ts_ns)
+                    ),
+                ),
+                None => (
+                    VerdictKind::ResetNoFatal,
+                    if strong && missing.is_empty() { Confidence::High } else { Confidence::Medium },
+                    format!("The capture kernel reset an enabled SMMU ({smmu}) and nothing fatal followed."),
+                ),
+            }
+        }
+        (None, Some(_)) => (
+            VerdictKind::Preserved,
+            Confidence::High,
+            "The capture kernel adopted the crashed kernel's SMMU configuration (kdump: retaining SMMUEN): in-flight DMA was not aborted.".into(),
+        ),
+        (None, None) => {
+            missing.insert(0, "no SMMU reset or adopt evidence in the capture boot".into());
+            if !range.iter().any(|e| matches!(e.detail, Detail::SmmuProbe { .. })) {
+                missing.push("no SMMUv3 probe line either: the machine may have no SMMUv3, or the log lost its start".into());
+            }
+            return inconclusive(all, missing, audit);
+        }
+    };
+    let first_fatal = if verdict == VerdictKind::Flagged {
+        fatal_after.first().cloned()
+    } else {
+        None
+    };
+    Verdict {
+        verdict,
+        confidence,
+        summary,
+        reset_to_first_fatal_ns: first_fatal
+            .as_ref()
+            .zip(reset.as_ref())
+            .map(|(f, r)| f.ts_ns - r.ts_ns),
+        reset,
+        first_fatal,
+        evidence: all,
+        missing,
+        cmdline_audit: audit,
+        boots: 0,
+        judged_boot: 0,
+    }
+}
+
+fn inconclusive(evidence: Vec<EvidenceRef>, missing: Vec<String>, audit: CmdlineAudit) -> Verdict {
+    Verdict {
+        verdict: VerdictKind::Inconclusive,
+        confidence: Confidence::Low,
+        summary: format!(
+            "Cannot judge: {}.",
+            missing.first().map_or("no evidence", String::as_str)
+        ),
+        reset: None,
+        first_fatal: None,
+        reset_to_first_fatal_ns: None,
+        evidence,
+        missing,
+        cmdline_audit: audit,
+        boots: 0,
+        judged_boot: 0,
+    }
+}
+
+/// Sorts by time, but keeps boots in input order (each boot's clock starts near zero).
+fn sort_within_boots(events: &mut [&Event]) {
+    let mut start = 0;
+    for i in 1..=events.len() {
+        if i == events.len()
+            || matches!(events[i].detail, Detail::KernelBoot { .. })
+                && events[i].ts_ns < events[i - 1].ts_ns
+        {
+            events[start..i].sort_by_key(|e| e.ts_ns);
+            start = i;
+        }
+    }
+}
+
+fn cmdline_of(events: &[Event]) -> Option<&str> {
+    events.iter().find_map(|e| match &e.detail {
+        Detail::KernelCmdline { cmdline } => Some(cmdline.as_str()),
+        _ => None,
+    })
+}
+
+/// The aggressive reset: the log line, an adoption fallback, or a boot-trace CR0 write that
+/// cleared SMMUEN.
+fn is_reset(event: &Event) -> bool {
+    match &event.detail {
+        Detail::SmmuReset { .. } | Detail::SmmuAdoptFallback { .. } => true,
+        Detail::SmmuRegWrite {
+            register, value, ..
+        } => {
+            event.source == Source::BootTrace
+                && register == "CR0"
+                && u64::from_str_radix(value.trim_start_matches("0x"), 16)
+                    .is_ok_and(|v| v & smmu::CR0_SMMUEN == 0)
+        }
+        _ => false,
+    }
+}
+
+/// Why `event` is a fatal sign, if it is one.
+#[must_use]
+pub fn fatal_sign(event: &Event) -> Option<&'static str> {
+    match &event.detail {
+        Detail::Aer {
+            severity: AerSeverity::Fatal,
+            ..
+        } => Some("uncorrectable fatal AER"),
+        Detail::Aer {
+            severity: AerSeverity::Nonfatal,
+            ..
+        } => Some("uncorrectable non-fatal AER"),
+        Detail::Dpc { .. } => Some("DPC containment"),
+        Detail::Ghes {
+            severity: Some(s), ..
+        } if s == "fatal" => Some("fatal GHES error"),
+        Detail::GhesFatal => Some("fatal GHES error"),
+        Detail::Serror { .. } => Some("SError"),
+        Detail::ExternalAbort { .. } => Some("synchronous external abort"),
+        Detail::Panic { .. } => Some("panic"),
+        _ => None,
+    }
+}
+
+fn evidence(index: usize, event: &Event) -> EvidenceRef {
+    EvidenceRef {
+        index,
+        ts_ns: event.ts_ns,
+        kind: event.detail.kind().to_owned(),
+        sources: if event.sources.is_empty() {
+            vec![event.source]
+        } else {
+            event.sources.clone()
+        },
+        summary: describe(event),
+        fatal: fatal_sign(event).is_some(),
+    }
+}
+
+/// One line describing an event, for evidence lists and reports.
+#[must_use]
+pub fn describe(event: &Event) -> String {
+    match &event.detail {
+        Detail::SmmuReset { smmu, writes } if writes.is_empty() => {
+            format!("{smmu}: SMMU found enabled and reset (GBPA=ABORT, SMMUEN cleared)")
+        }
+        Detail::SmmuReset { smmu, writes } => format!(
+            "{smmu}: SMMU found enabled and reset; {} register writes recorded",
+            writes.len()
+        ),
+        Detail::SmmuAdoptFallback { smmu, reason } => {
+            format!("{smmu}: adoption refused, full reset ({reason})")
+        }
+        Detail::SmmuAdopt { smmu } => {
+            format!("{smmu}: crashed kernel's stream table adopted, SMMUEN retained")
+        }
+        Detail::SmmuRegWrite {
+            smmu,
+            register,
+            value,
+            meaning,
+        } => format!("{smmu}: {register} := {value} ({meaning})"),
+        Detail::Aer {
+            device,
+            severity,
+            status,
+            ..
+        } => format!(
+            "{device}: {} AER{}",
+            match severity {
+                AerSeverity::Correctable => "correctable",
+                AerSeverity::Nonfatal => "uncorrectable non-fatal",
+                AerSeverity::Fatal => "uncorrectable fatal",
+            },
+            status
+                .as_ref()
+                .map(|s| format!(", status {s}"))
+                .unwrap_or_default()
+        ),
+        Detail::Dpc { device, .. } => {
+            format!("{}: DPC containment", device.as_deref().unwrap_or("port"))
+        }
+        Detail::Ghes { severity, .. } => format!(
+            "firmware (GHES) error, severity {}",
+            severity.as_deref().unwrap_or("unknown")
+        ),
+        Detail::GhesFatal => "firmware (GHES) fatal error: the kernel panics".into(),
+        Detail::Serror { esr, .. } => {
+            format!("SError, ESR {}", esr.as_deref().unwrap_or("unknown"))
+        }
+        Detail::ExternalAbort {
+            far,
+            esr,
+            in_kernel,
+            ..
+        } => format!(
+            "synchronous external abort{} (FAR {}, ESR {})",
+            if *in_kernel { " in the kernel" } else { "" },
+            far.as_deref().unwrap_or("?"),
+            esr.as_deref().unwrap_or("?")
+        ),
+        Detail::Panic { message } => format!("kernel panic: {message}"),
+        other => other.kind().replace('_', " "),
+    }
+}
+
+fn smmu_of(event: &Event) -> String {
+    match &event.detail {
+        Detail::SmmuReset { smmu, .. }
+        | Detail::SmmuAdoptFallback { smmu, .. }
+        | Detail::SmmuRegWrite { smmu, .. } => smmu.clone(),
+        _ => "unknown".into(),
+    }
+}
+
+/// What limits the evidence of this boot.
+fn caveats(range: &[Event], audit: &CmdlineAudit) -> Vec<String> {
+    let mut out = Vec::new();
+    if range
+        .iter()
+        .any(|e| matches!(e.detail, Detail::KmsgLost { .. }))
+    {
+        out.push("the kernel log lost records before they were read (kmsg_lost)".into());
+    }
+    if range
+        .iter()
+        .any(|e| matches!(e.detail, Detail::RingBufferDrops { .. }))
+    {
+        out.push("the eBPF ring buffer overflowed (ring_buffer_drops)".into());
+    }
+    if audit.cmdline.is_some()
+        && !audit.boot_instrumentation
+        && !range.iter().any(|e| e.source == Source::BootTrace)
+    {
+        out.push(
+            "no boot trace: the capture kernel ran without `kdump-dma-observer cmdline`".into(),
+        );
+    }
+    out
+}
+
+/// `1.234 s`, `12.3 ms`, `45 µs`.
+#[must_use]
+pub fn human_duration(ns: u64) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "display only")]
+    let f = ns as f64;
+    if ns >= 1_000_000_000 {
+        format!("{:.3} s", f / 1e9)
+    } else if ns >= 1_000_000 {
+        format!("{:.1} ms", f / 1e6)
+    } else {
+        format!("{} µs", ns / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests;

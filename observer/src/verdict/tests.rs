@@ -1,0 +1,350 @@
+use super::*;
+use crate::event::RegWrite;
+
+fn ev(ms: u64, source: Source, detail: Detail) -> Event {
+    Event::new(ms * 1_000_000, source, detail)
+}
+
+fn boot(ms: u64) -> Event {
+    ev(ms, Source::Console, Detail::KernelBoot { version: None })
+}
+
+fn marker(ms: u64) -> Event {
+    ev(
+        ms,
+        Source::Console,
+        Detail::CaptureKernelMarker {
+            evidence: "OF: fdt: Reserving 1 KiB of memory at 0xb97ff000 for elfcorehdr".into(),
+        },
+    )
+}
+
+fn reset(ms: u64) -> Event {
+    ev(
+        ms,
+        Source::Console,
+        Detail::SmmuReset {
+            smmu: "9050000.smmuv3".into(),
+            writes: Vec::new(),
+        },
+    )
+}
+
+fn aer(ms: u64, severity: AerSeverity) -> Event {
+    ev(
+        ms,
+        Source::Console,
+        Detail::Aer {
+            device: "0000:02:00.0".into(),
+            severity,
+            status: None,
+            error_type: None,
+            reporter: Some("0000:00:03.0".into()),
+            errors: Vec::new(),
+        },
+    )
+}
+
+fn panic(ms: u64, message: &str) -> Event {
+    ev(
+        ms,
+        Source::Console,
+        Detail::Panic {
+            message: message.into(),
+        },
+    )
+}
+
+fn smmu_probe(ms: u64) -> Event {
+    ev(
+        ms,
+        Source::Console,
+        Detail::SmmuProbe {
+            smmu: "9050000.smmuv3".into(),
+            ias_bits: Some(44),
+            oas_bits: 44,
+            features: "0x00088705".into(),
+        },
+    )
+}
+
+/// The crashed boot of a console log: its SMMU probes normally, then it panics (that panic is
+/// the crash itself, not a finding).
+fn crashed_boot() -> Vec<Event> {
+    vec![
+        boot(0),
+        ev(
+            0,
+            Source::Console,
+            Detail::KernelCmdline {
+                cmdline: "console=ttyAMA0 crashkernel=256M".into(),
+            },
+        ),
+        smmu_probe(1160),
+        panic(6368, "sysrq triggered crash"),
+    ]
+}
+
+#[test]
+fn console_log_of_crash_and_capture_with_aer_is_flagged() {
+    let mut events = crashed_boot();
+    events.extend([
+        boot(0),
+        ev(
+            0,
+            Source::Console,
+            Detail::KernelCmdline {
+                cmdline: "console=ttyAMA0 reset_devices nr_cpus=1".into(),
+            },
+        ),
+        marker(0),
+        reset(1637),
+        aer(4427, AerSeverity::Correctable),
+        aer(6539, AerSeverity::Nonfatal),
+        aer(9668, AerSeverity::Fatal),
+    ]);
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::Flagged);
+    assert_eq!(v.boots, 2);
+    assert_eq!(v.judged_boot, 1);
+    let first = v.first_fatal.as_ref().unwrap();
+    assert_eq!(first.kind, "aer");
+    assert!(
+        first.summary.contains("uncorrectable non-fatal"),
+        "{}",
+        first.summary
+    );
+    assert_eq!(v.reset_to_first_fatal_ns, Some((6539 - 1637) * 1_000_000));
+    assert_eq!(
+        v.evidence.iter().filter(|e| e.fatal).count(),
+        2,
+        "the crashed boot's panic is not evidence"
+    );
+    assert_eq!(v.evidence.len(), 4, "reset + correctable + two fatal signs");
+    assert!(v.summary.contains("9050000.smmuv3"));
+    assert_eq!(
+        v.cmdline_audit
+            .findings
+            .iter()
+            .find(|f| f.parameter == "crashkernel")
+            .unwrap()
+            .note,
+        "256 MiB reserved"
+    );
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["verdict"], "flagged");
+}
+
+#[test]
+fn reset_with_only_correctable_errors_is_reset_no_fatal() {
+    let events = vec![
+        boot(0),
+        marker(0),
+        reset(1637),
+        aer(4427, AerSeverity::Correctable),
+    ];
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::ResetNoFatal);
+    assert!(v.first_fatal.is_none());
+    assert_eq!(v.evidence.len(), 2);
+    assert_eq!(
+        serde_json::to_value(&v).unwrap()["verdict"],
+        "reset-no-fatal"
+    );
+}
+
+#[test]
+fn errors_before_the_reset_do_not_flag_it() {
+    let events = vec![
+        boot(0),
+        marker(0),
+        aer(500, AerSeverity::Fatal),
+        reset(1637),
+    ];
+    assert_eq!(judge(&events).verdict, VerdictKind::ResetNoFatal);
+}
+
+#[test]
+fn normal_boot_is_not_a_capture_kernel() {
+    let events = crashed_boot();
+    let v = judge(&events[..3]);
+    assert_eq!(v.verdict, VerdictKind::NotCaptureKernel);
+    let daemon = vec![ev(
+        5000,
+        Source::Observer,
+        Detail::ObserverStarted {
+            version: "0".into(),
+            capture_kernel: false,
+            kernel_release: "6.12".into(),
+            probes: Vec::new(),
+        },
+    )];
+    let v = judge(&daemon);
+    assert_eq!(v.verdict, VerdictKind::NotCaptureKernel);
+    assert_eq!(v.confidence, Confidence::High);
+}
+
+#[test]
+fn adoption_without_reset_is_preserved() {
+    let events = vec![
+        boot(0),
+        marker(0),
+        ev(
+            1637,
+            Source::Kmsg,
+            Detail::SmmuAdopt {
+                smmu: "9050000.smmuv3".into(),
+            },
+        ),
+        aer(4427, AerSeverity::Correctable),
+    ];
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::Preserved);
+    assert_eq!(serde_json::to_value(&v).unwrap()["verdict"], "preserved");
+}
+
+#[test]
+fn adoption_fallback_then_serror_is_flagged() {
+    let events = vec![
+        boot(0),
+        marker(0),
+        ev(
+            1600,
+            Source::Kmsg,
+            Detail::SmmuAdoptFallback {
+                smmu: "arm-smmu-v3.0.auto".into(),
+                reason: "kdump: falling back to full reset".into(),
+            },
+        ),
+        ev(
+            2000,
+            Source::Kmsg,
+            Detail::Serror {
+                esr: Some("0xbe000000".into()),
+                fatal: true,
+                detail: String::new(),
+            },
+        ),
+    ];
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::Flagged);
+    assert_eq!(v.first_fatal.unwrap().kind, "serror");
+}
+
+#[test]
+fn capture_without_smmu_evidence_is_inconclusive_and_says_why() {
+    let events = vec![
+        boot(0),
+        ev(
+            0,
+            Source::Console,
+            Detail::KernelCmdline {
+                cmdline: "elfcorehdr=0x7f000000 console=ttyS0".into(),
+            },
+        ),
+        ev(10, Source::Kmsg, Detail::KmsgLost { count: Some(812) }),
+        aer(4427, AerSeverity::Fatal),
+    ];
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::Inconclusive);
+    assert_eq!(v.confidence, Confidence::Low);
+    assert_eq!(
+        v.missing[0],
+        "no SMMU reset or adopt evidence in the capture boot"
+    );
+    assert!(v.missing.iter().any(|m| m.contains("kmsg_lost")));
+    assert!(v.missing.iter().any(|m| m.contains("no boot trace")));
+    assert!(v.missing.iter().any(|m| m.contains("no SMMUv3 probe line")));
+}
+
+#[test]
+fn daemon_timeline_with_fused_reset_is_flagged_with_high_confidence() {
+    let mut fused = ev(
+        1352,
+        Source::BootTrace,
+        Detail::SmmuReset {
+            smmu: "9050000.smmuv3".into(),
+            writes: vec![RegWrite {
+                ts_ns: 1_352_980_000,
+                register: "CR0".into(),
+                value: "0x0".into(),
+                meaning: "SMMUEN=0 (none)".into(),
+            }],
+        },
+    );
+    fused.sources = vec![Source::BootTrace, Source::Kmsg];
+    let events = vec![
+        ev(
+            5000,
+            Source::Observer,
+            Detail::ObserverStarted {
+                version: "0".into(),
+                capture_kernel: true,
+                kernel_release: "6.12".into(),
+                probes: Vec::new(),
+            },
+        ),
+        fused,
+        ev(
+            9669,
+            Source::Ebpf,
+            Detail::Aer {
+                device: "0000:02:00.0".into(),
+                severity: AerSeverity::Fatal,
+                status: Some("0x40000".into()),
+                error_type: None,
+                reporter: None,
+                errors: Vec::new(),
+            },
+        ),
+    ];
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::Flagged);
+    assert_eq!(v.confidence, Confidence::High);
+    assert_eq!(
+        v.reset.as_ref().unwrap().sources,
+        [Source::BootTrace, Source::Kmsg]
+    );
+}
+
+#[test]
+fn boot_trace_cr0_clear_alone_counts_as_reset() {
+    let events = vec![
+        ev(
+            0,
+            Source::Observer,
+            Detail::ObserverStarted {
+                version: "0".into(),
+                capture_kernel: true,
+                kernel_release: "6.12".into(),
+                probes: Vec::new(),
+            },
+        ),
+        ev(
+            1352,
+            Source::BootTrace,
+            Detail::SmmuRegWrite {
+                smmu: "9050000.smmuv3".into(),
+                register: "CR0".into(),
+                value: "0x0".into(),
+                meaning: String::new(),
+            },
+        ),
+        ev(3000, Source::BootTrace, Detail::GhesFatal),
+    ];
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::Flagged);
+    assert_eq!(v.confidence, Confidence::Medium);
+}
+
+#[test]
+fn empty_input_is_inconclusive() {
+    assert_eq!(judge(&[]).verdict, VerdictKind::Inconclusive);
+}
+
+#[test]
+fn durations_read_well() {
+    assert_eq!(human_duration(4_902_000_000), "4.902 s");
+    assert_eq!(human_duration(12_300_000), "12.3 ms");
+    assert_eq!(human_duration(45_000), "45 µs");
+}
