@@ -87,9 +87,7 @@ pub struct Verdict {
 /// Judges `events` (any order; sorted here).
 #[must_use]
 pub fn judge(events: &[Event]) -> Verdict {
-    let mut sorted: Vec<&Event> = events.iter().collect();
-    sort_within_boots(&mut sorted);
-    let owned: Vec<Event> = sorted.into_iter().cloned().collect();
+    let owned = ordered(events);
     let boots = split(&owned);
     let Some(boot) = boot_to_judge(&boots) else {
         return inconclusive(
@@ -246,6 +244,15 @@ fn inconclusive(evidence: Vec<EvidenceRef>, missing: Vec<String>, audit: Cmdline
         boots: 0,
         judged_boot: 0,
     }
+}
+
+/// The events in judging order: time order within each boot, boots in input order. Evidence
+/// indices point into this order.
+#[must_use]
+pub fn ordered(events: &[Event]) -> Vec<Event> {
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sort_within_boots(&mut sorted);
+    sorted.into_iter().cloned().collect()
 }
 
 /// Sorts by time, but keeps boots in input order (each boot's clock starts near zero).

@@ -1,0 +1,172 @@
+//! The Markdown report.
+use std::fmt::Write as _;
+
+use super::{MAX_ROWS, Report, shown};
+use crate::verdict::{self, describe, human_duration};
+
+/// Escapes text for a Markdown table cell or paragraph: no raw HTML, no emphasis or links,
+/// no broken tables.
+#[must_use]
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn secs(ts_ns: u64) -> String {
+    format!(
+        "{}.{:06}",
+        ts_ns / 1_000_000_000,
+        ts_ns % 1_000_000_000 / 1000
+    )
+}
+
+/// Renders `report` as Markdown.
+#[must_use]
+pub fn render(report: &Report) -> String {
+    let v = &report.verdict;
+    let h = &report.header;
+    let mut md = String::new();
+    let _ = writeln!(md, "# kdump DMA observer report\n");
+    let _ = writeln!(
+        md,
+        "**Verdict: `{}`** (confidence {:?})\n",
+        verdict_word(v),
+        v.confidence
+    );
+    let _ = writeln!(md, "{}\n", escape(&v.summary));
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let row = |md: &mut String, k: &str, val: Option<&str>| {
+        let _ = writeln!(
+            md,
+            "| {k} | {} |",
+            val.map_or_else(|| "unknown".to_owned(), escape)
+        );
+    };
+    row(&mut md, "input", Some(&h.input));
+    row(&mut md, "capture kernel", h.capture_kernel.as_deref());
+    row(&mut md, "crashed kernel", h.crashed_kernel.as_deref());
+    row(&mut md, "command line", h.cmdline.as_deref());
+    row(
+        &mut md,
+        "SMMU instances",
+        Some(&h.smmu_instances.join(", "))
+            .filter(|s| !s.is_empty())
+            .map(String::as_str),
+    );
+    let _ = writeln!(
+        md,
+        "| boots in input | {} (judged: {}) |",
+        v.boots,
+        v.judged_boot + 1
+    );
+    if let Some(ns) = v.reset_to_first_fatal_ns {
+        let _ = writeln!(md, "| reset → first fatal sign | {} |", human_duration(ns));
+    }
+
+    let _ = writeln!(md, "\n## Evidence\n");
+    if v.evidence.is_empty() {
+        let _ = writeln!(md, "None.");
+    } else {
+        let _ = writeln!(
+            md,
+            "| time (s) | kind | fatal | sources | what |\n|---|---|---|---|---|"
+        );
+        for e in &v.evidence {
+            let sources: Vec<String> = e
+                .sources
+                .iter()
+                .map(|s| format!("{s:?}").to_lowercase())
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                secs(e.ts_ns),
+                escape(&e.kind),
+                if e.fatal { "yes" } else { "" },
+                escape(&sources.join(", ")),
+                escape(&e.summary)
+            );
+        }
+    }
+    if !v.missing.is_empty() {
+        let _ = writeln!(md, "\n## What is missing\n");
+        for m in &v.missing {
+            let _ = writeln!(md, "- {}", escape(m));
+        }
+    }
+    let _ = writeln!(md, "\n## Command line audit\n");
+    let _ = writeln!(
+        md,
+        "Boot instrumentation: {}\n",
+        if v.cmdline_audit.boot_instrumentation {
+            "present"
+        } else {
+            "absent"
+        }
+    );
+    for f in &v.cmdline_audit.findings {
+        let _ = writeln!(
+            md,
+            "- **{}** `{}`: {}",
+            f.level,
+            escape(&f.parameter),
+            escape(&f.note)
+        );
+    }
+
+    timeline_section(&mut md, report);
+    md
+}
+
+fn timeline_section(md: &mut String, report: &Report) {
+    let _ = writeln!(md, "\n## Timeline of the judged boot\n");
+    let rows: Vec<_> = report
+        .timeline
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| shown(e))
+        .collect();
+    let evidence = report.evidence_rows();
+    let _ = writeln!(md, "| time (s) | kind | source | what |\n|---|---|---|---|");
+    for (i, e) in rows.iter().take(MAX_ROWS) {
+        let mark = if evidence.contains(i) { " ◀" } else { "" };
+        let _ = writeln!(
+            md,
+            "| {} | {}{mark} | {} | {} |",
+            secs(e.ts_ns),
+            escape(e.detail.kind()),
+            format!("{:?}", e.source).to_lowercase(),
+            escape(&describe(e))
+        );
+    }
+    if rows.len() > MAX_ROWS {
+        let _ = writeln!(
+            md,
+            "\n{} more rows: see the JSON report.",
+            rows.len() - MAX_ROWS
+        );
+    }
+}
+
+/// The verdict's JSON word (`flagged`, `reset-no-fatal`, ...).
+#[must_use]
+pub fn verdict_word(v: &verdict::Verdict) -> String {
+    serde_json::to_value(v.verdict)
+        .ok()
+        .and_then(|w| w.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

@@ -1,0 +1,162 @@
+//! Post-mortem reports: one capture boot, its verdict and the evidence, as Markdown, as
+//! self-contained HTML with an SVG timeline, or as versioned JSON (`docs/report.schema.json`).
+//!
+//! Every string that came from a machine (device names, command lines, log lines) is escaped
+//! for the format it lands in.
+pub mod html;
+pub mod json;
+pub mod markdown;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    event::{Detail, Event},
+    verdict::{self, Verdict},
+};
+
+/// Version of the JSON report layout.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Timeline rows shown in Markdown/HTML; the JSON report has them all.
+pub const MAX_ROWS: usize = 500;
+
+/// Who and what the report is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// Where the input came from.
+    pub input: String,
+    /// The capture kernel (`uname -r` or `Linux version` line), when known.
+    pub capture_kernel: Option<String>,
+    /// The crashed kernel, when the input holds its boot (console log, vmcore-dmesg).
+    pub crashed_kernel: Option<String>,
+    /// The capture kernel's command line.
+    pub cmdline: Option<String>,
+    /// SMMUv3 instances seen.
+    pub smmu_instances: Vec<String>,
+    /// Events in the judged boot / in the input.
+    pub events_in_boot: usize,
+    pub events_total: usize,
+}
+
+/// Everything a report shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub header: Header,
+    pub verdict: Verdict,
+    /// The judged boot's events, time-ordered.
+    pub timeline: Vec<Event>,
+    /// Position of the judged boot's first event in the whole ordered input: evidence index
+    /// minus this is the row in `timeline`.
+    pub boot_start: usize,
+}
+
+impl Report {
+    /// Judges `events` and gathers what the report shows. `input` names the source.
+    #[must_use]
+    pub fn build(input: &str, events: &[Event]) -> Self {
+        let verdict = verdict::judge(events);
+        let (sorted, boot_start) = judged_boot_events(events, &verdict);
+        let mut header = Header {
+            input: input.to_owned(),
+            events_in_boot: sorted.len(),
+            events_total: events.len(),
+            cmdline: verdict.cmdline_audit.cmdline.clone(),
+            ..Header::default()
+        };
+        for e in &sorted {
+            match &e.detail {
+                Detail::ObserverStarted { kernel_release, .. } => {
+                    header
+                        .capture_kernel
+                        .get_or_insert_with(|| kernel_release.clone());
+                }
+                Detail::KernelBoot { version: Some(v) } => {
+                    header.capture_kernel.get_or_insert_with(|| v.clone());
+                }
+                Detail::SmmuProbe { smmu, .. }
+                | Detail::SmmuReset { smmu, .. }
+                | Detail::SmmuAdopt { smmu }
+                | Detail::SmmuAdoptFallback { smmu, .. }
+                    if !header.smmu_instances.contains(smmu) =>
+                {
+                    header.smmu_instances.push(smmu.clone());
+                }
+                _ => {}
+            }
+        }
+        header.crashed_kernel = crashed_kernel(events, &verdict);
+        Self {
+            header,
+            verdict,
+            timeline: sorted,
+            boot_start,
+        }
+    }
+
+    /// Rows of `timeline` that are evidence of the verdict.
+    #[must_use]
+    pub fn evidence_rows(&self) -> std::collections::BTreeSet<usize> {
+        self.verdict
+            .evidence
+            .iter()
+            .filter_map(|e| e.index.checked_sub(self.boot_start))
+            .collect()
+    }
+}
+
+/// The events of the judged boot, in the verdict's order (its evidence indices point here
+/// after subtracting the boot's start).
+fn judged_boot_events(events: &[Event], verdict: &Verdict) -> (Vec<Event>, usize) {
+    let ordered = verdict::ordered(events);
+    let boots = verdict::split(&ordered);
+    match boots.get(verdict.judged_boot) {
+        Some(b) => (ordered[b.start..b.end].to_vec(), b.start),
+        None => (ordered, 0),
+    }
+}
+
+fn crashed_kernel(events: &[Event], verdict: &Verdict) -> Option<String> {
+    let ordered = verdict::ordered(events);
+    let boots = verdict::split(&ordered);
+    let previous = boots.get(verdict.judged_boot.checked_sub(1)?)?;
+    ordered[previous.start..previous.end]
+        .iter()
+        .find_map(|e| match &e.detail {
+            Detail::KernelBoot { version: Some(v) } => Some(v.clone()),
+            _ => None,
+        })
+}
+
+/// Events worth a timeline row (the self-test and bookkeeping kinds are not).
+#[must_use]
+pub fn shown(event: &Event) -> bool {
+    !matches!(
+        event.detail,
+        Detail::SelfTest { .. } | Detail::IommuAttach { .. } | Detail::IommuGroupAdd { .. }
+    )
+}
+
+/// The lane of the SVG timeline an event belongs to.
+#[must_use]
+pub fn lane(event: &Event) -> Option<&'static str> {
+    Some(match event.detail {
+        Detail::SmmuProbe { .. }
+        | Detail::SmmuReset { .. }
+        | Detail::SmmuAdopt { .. }
+        | Detail::SmmuAdoptFallback { .. }
+        | Detail::SmmuRegWrite { .. }
+        | Detail::SmmuGerror { .. }
+        | Detail::SmmuFault { .. }
+        | Detail::SmmuError { .. } => "SMMU",
+        Detail::Aer { .. } | Detail::AerUnknownSeverity { .. } | Detail::AerRecovery { .. } => {
+            "AER"
+        }
+        Detail::Dpc { .. } => "DPC",
+        Detail::Ghes { .. } | Detail::GhesFatal => "GHES",
+        Detail::Serror { .. } | Detail::ExternalAbort { .. } => "SError / abort",
+        Detail::Panic { .. } => "panic",
+        _ => return None,
+    })
+}
+
+/// The lanes, top to bottom.
+pub const LANES: &[&str] = &["SMMU", "AER", "DPC", "GHES", "SError / abort", "panic"];
