@@ -5,7 +5,9 @@
 pub mod clock;
 pub mod event;
 pub mod kernel;
+pub mod logparse;
 pub mod probes;
+pub mod report;
 pub mod run;
 pub mod sinks;
 pub mod smmu;

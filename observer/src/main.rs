@@ -65,6 +65,32 @@ enum Command {
     Cmdline,
     /// Attach every probe this kernel offers, print each probe's state, detach and exit.
     Probes(ProbesArgs),
+    /// Judge a capture boot and write a post-mortem report.
+    ///
+    /// INPUT is any of: a timeline written by `run` (JSON Lines), a capture output directory
+    /// (its timeline.jsonl, else its dmesg / console logs), raw dmesg or /dev/kmsg text, a
+    /// serial console log holding the crashed and the capture boot, or a pstore directory
+    /// (/sys/fs/pstore). The verdict is one of flagged, reset-no-fatal, preserved,
+    /// not-capture-kernel, inconclusive (docs/verdict.md has the rules).
+    ///
+    /// Examples:
+    ///   kdump-dma-observer report /var/crash/202611241003/timeline.jsonl
+    ///   kdump-dma-observer report console.log --format html --output report.html
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Timeline, capture directory, kernel log, console log or pstore directory.
+    input: PathBuf,
+    /// Output format: md (Markdown), html (self-contained, SVG timeline) or json (versioned,
+    /// schema in docs/report.schema.json).
+    #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
+    format: String,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -112,6 +138,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args),
         Command::Cmdline => cmdline(),
         Command::Probes(args) => probes(&args),
+        Command::Report(args) => report(&args),
     };
     match result {
         Ok(code) => code,
@@ -240,6 +267,34 @@ fn cmdline() -> anyhow::Result<ExitCode> {
         }
     }
     println!("{}", plan.cmdline);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    use observer::report::{Report, html, input, json, markdown};
+    let loaded = input::load(&args.input)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    for (file, what) in &loaded.files {
+        tracing::info!("read {} as {what}", file.display());
+    }
+    let report = Report::build(&args.input.display().to_string(), &loaded.events);
+    let text = match args.format.as_str() {
+        "html" => html::render(&report),
+        "json" => serde_json::to_string_pretty(&json::render(&report))? + "\n",
+        _ => markdown::render(&report),
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("writing the report to {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    eprintln!(
+        "verdict: {} ({})",
+        markdown::verdict_word(&report.verdict),
+        report.verdict.summary
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,6 +25,7 @@ use crate::{
     sources::{
         boot_trace,
         ebpf::{EbpfSource, KernelCounters, SourceTotals},
+        kmsg::KmsgSource,
     },
     status::{BootTraceStatus, RingStatus, Status},
     timeline::{Fusion, smmu_reset},
@@ -138,23 +139,16 @@ pub async fn run(
     let (live_tx, live_rx) = mpsc::channel(CHANNEL_BATCHES);
     let (stop_tx, stop_rx) = watch::channel(false);
     let fusion = fuse(backlog, live_rx, out);
-    let sources = async {
-        let result = {
-            let reading = ebpf.run(&live_tx, stop_rx);
-            tokio::pin!(reading);
-            tokio::select! {
-                result = &mut reading => result,
-                () = shutdown => {
-                    let _ = stop_tx.send(true);
-                    reading.await
-                }
-            }
-        };
-        drop(live_tx);
-        result
-    };
+    let mut kmsg = open_kmsg(&mut status);
+    let sources = read_sources(&mut ebpf, kmsg.as_mut(), live_tx, stop_rx, async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
     let (source_result, (out, merged)) = tokio::join!(sources, fusion);
     source_result?;
+    if let Some(k) = &kmsg {
+        status.kmsg = kmsg_summary(k);
+    }
 
     let kernel_counters = ebpf.kernel_counters()?;
     let totals = ebpf.totals();
@@ -184,6 +178,28 @@ pub async fn run(
         source: totals,
         writer,
     })
+}
+
+fn open_kmsg(status: &mut Status) -> Option<KmsgSource> {
+    match KmsgSource::open() {
+        Ok(k) => {
+            status.kmsg = "reading".into();
+            Some(k)
+        }
+        Err(e) => {
+            tracing::warn!("{e}; running without the kernel log (degraded)");
+            status.kmsg = format!("unavailable: {e}");
+            None
+        }
+    }
+}
+
+fn kmsg_summary(kmsg: &KmsgSource) -> String {
+    let t = kmsg.totals();
+    format!(
+        "read {} records ({} undecodable, {} lost before they could be read, {} mirror lines skipped)",
+        t.records, t.undecodable, t.lost, t.mirrored
+    )
 }
 
 fn open_mirror() -> Option<KmsgMirror> {
@@ -241,6 +257,29 @@ fn read_backlog(tracefs: Option<&Tracefs>, capture_kernel: bool) -> (Vec<Event>,
         None => status.error = Some("tracefs unavailable".into()),
     }
     (events, status)
+}
+
+/// Runs the live sources into `live` until `shutdown` resolves (it must flip `stop`), then lets
+/// them drain and closes the channel.
+async fn read_sources(
+    ebpf: &mut EbpfSource,
+    kmsg: Option<&mut KmsgSource>,
+    live: mpsc::Sender<Vec<Event>>,
+    stop: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), crate::sources::ebpf::EbpfSourceError> {
+    let kmsg_stop = stop.clone();
+    let kmsg_reading = async {
+        if let Some(k) = kmsg
+            && let Err(e) = k.run(&live, kmsg_stop).await
+        {
+            tracing::warn!("kernel log source stopped: {e}");
+        }
+    };
+    let both = async { tokio::join!(ebpf.run(&live, stop), kmsg_reading).0 };
+    let (result, ()) = tokio::join!(both, shutdown);
+    drop(live);
+    result
 }
 
 /// The probes as attached, with what the planner learnt on the way.

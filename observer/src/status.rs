@@ -22,6 +22,8 @@ pub struct Status {
     pub tracefs: String,
     pub probes: Vec<ProbeReport>,
     pub boot_trace: BootTraceStatus,
+    /// The kernel-log source: what it read, or why it could not.
+    pub kmsg: String,
     /// Events written per source (an event seen by two sources counts for both).
     pub events_by_source: BTreeMap<Source, u64>,
     /// Timeline lines written.

@@ -23,7 +23,9 @@ mod tests {
 
     #[test]
     fn recognises_the_mirror_prefix_only_at_the_start() {
-        assert!(is_mirrored_line("kdump-dma-observer: v1 {\"kind\":\"aer\"}"));
+        assert!(is_mirrored_line(
+            "kdump-dma-observer: v1 {\"kind\":\"aer\"}"
+        ));
         assert_eq!(
             mirrored_payload(" kdump-dma-observer: v1 {}"),
             Some("v1 {}")

@@ -45,20 +45,20 @@ pub fn parse_text_line(line: &[u8]) -> Option<TextLine> {
 /// ANSI/VT100 escape sequences (CSI `ESC [ ... final`, or `ESC x`).
 pub(crate) fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
+    let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\u{1b}' => match chars.next() {
-                Some('[') => {
-                    // Parameters and intermediates, then one final byte in @..~.
+            // `ESC x` drops two characters; CSI drops its parameters and intermediates, then
+            // one final byte in @..~.
+            '\u{1b}' => {
+                if chars.next() == Some('[') {
                     for c in chars.by_ref() {
                         if ('@'..='~').contains(&c) {
                             break;
                         }
                     }
                 }
-                Some(_) | None => {}
-            },
+            }
             '\t' => out.push(c),
             c if c.is_control() => {}
             c => out.push(c),
@@ -124,7 +124,9 @@ mod tests {
     #[test]
     fn dmesg_line() {
         assert_eq!(
-            framed("[    1.637153] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting..."),
+            framed(
+                "[    1.637153] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting..."
+            ),
             Some((
                 1_637_153_000,
                 "arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...".into()
@@ -171,7 +173,10 @@ mod tests {
         assert_eq!(framed("[-1.000000] signed"), None);
         assert_eq!(framed("[99999999999999.000000] too long"), None);
         // A timestamp in the middle of a line (e.g. echoed vmcore-dmesg) is not this boot's.
-        assert_eq!(framed("LAB: vmcore-dmesg: [    6.374952] Starting crashdump kernel..."), None);
+        assert_eq!(
+            framed("LAB: vmcore-dmesg: [    6.374952] Starting crashdump kernel..."),
+            None
+        );
     }
 
     #[test]

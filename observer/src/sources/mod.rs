@@ -1,3 +1,4 @@
 //! Evidence sources. Each turns one kind of kernel output into timeline events.
 pub mod boot_trace;
 pub mod ebpf;
+pub mod kmsg;

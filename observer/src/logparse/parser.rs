@@ -1,0 +1,529 @@
+//! The stateful line parser shared by both framings.
+//!
+//! Each line is classified once. If it continues the pending group (same device, same GHES
+//! record, ...), it is folded in; otherwise a line that makes an event first emits the pending
+//! group, so events come out in log order. Lines that match nothing change nothing (an
+//! unrelated line printed between an AER source line and its details does not split them).
+use super::{
+    MAX_GROUP_RAW, MAX_LINE_BYTES,
+    aer::{self, AerLine},
+    boot::{self, BootLine},
+    cap,
+    device::is_bdf,
+    dpc::{self, DpcLine},
+    mirror::is_mirrored_line,
+    ras::{self, GhesLine},
+    smmu::{self, SmmuLine},
+    x86_iommu,
+};
+use crate::event::{Detail, Event, Source, hex};
+
+/// Most error-bit names, SMMU record lines or GHES parts kept for one group.
+const MAX_GROUP_PARTS: usize = 32;
+
+/// Turns kernel log lines into events; see the module documentation of `logparse`.
+#[derive(Debug, Default)]
+pub struct LogParser {
+    pending: Option<Group>,
+}
+
+/// One classified line.
+enum Line<'a> {
+    Boot(BootLine<'a>),
+    Smmu(&'a str, SmmuLine<'a>),
+    Aer(AerLine<'a>),
+    Dpc(DpcLine<'a>),
+    Ghes(GhesLine<'a>),
+    Simple(Detail, Option<u32>),
+}
+
+/// A multi-line event being assembled.
+#[derive(Debug)]
+struct Group {
+    event: Event,
+    kind: GroupKind,
+    /// A folded line did not fit in `raw`; later ones are not recorded either.
+    raw_full: bool,
+}
+
+#[derive(Debug)]
+enum GroupKind {
+    /// `Booting Linux ...`, waiting for `Linux version`.
+    Boot,
+    Aer {
+        device: String,
+        bus_error_seen: bool,
+    },
+    SmmuFault {
+        smmu: String,
+        dwords: Vec<String>,
+        decoded: Vec<String>,
+    },
+    Ghes {
+        seq: Option<u32>,
+        parts: Vec<String>,
+    },
+    Dpc {
+        device: String,
+    },
+}
+
+impl LogParser {
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a multi-line group is waiting for more lines (or a [`flush`](Self::flush)).
+    #[must_use]
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Feeds one message text (no timestamp, no record header) logged at `ts_ns`; appends any
+    /// events it completes to `out`. Lines of this daemon's own mirror are ignored.
+    pub fn push(&mut self, ts_ns: u64, source: Source, text: &str, out: &mut Vec<Event>) {
+        let text = cap(text, MAX_LINE_BYTES);
+        if is_mirrored_line(text) {
+            return;
+        }
+        let Some(line) = classify(text) else {
+            return;
+        };
+        if let Some(group) = &mut self.pending
+            && group.fold(&line)
+        {
+            group.append_raw(text);
+            return;
+        }
+        self.act(line, ts_ns, source, text, out);
+    }
+
+    /// Emits the pending group, if any.
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        if let Some(group) = self.pending.take() {
+            out.push(group.finish());
+        }
+    }
+
+    fn emit(&mut self, event: Event, out: &mut Vec<Event>) {
+        self.flush(out);
+        out.push(event);
+    }
+
+    fn start(&mut self, event: Event, kind: GroupKind, out: &mut Vec<Event>) {
+        self.flush(out);
+        self.pending = Some(Group {
+            event,
+            kind,
+            raw_full: false,
+        });
+    }
+
+    /// The reporting port of the pending AER error, inherited by further errors of the same
+    /// message (`Multiple ...`, or details for a device below the source).
+    fn pending_reporter(&self) -> Option<String> {
+        match &self.pending {
+            Some(Group {
+                event:
+                    Event {
+                        detail: Detail::Aer { reporter, .. },
+                        ..
+                    },
+                ..
+            }) => reporter.clone(),
+            _ => None,
+        }
+    }
+
+    fn act(
+        &mut self,
+        line: Line<'_>,
+        ts_ns: u64,
+        source: Source,
+        text: &str,
+        out: &mut Vec<Event>,
+    ) {
+        let event = |detail| Event::new(ts_ns, source, detail).with_raw(text);
+        match line {
+            Line::Boot(BootLine::Booting) => {
+                self.start(
+                    event(Detail::KernelBoot { version: None }),
+                    GroupKind::Boot,
+                    out,
+                );
+            }
+            Line::Boot(BootLine::Version(version)) => self.emit(
+                event(Detail::KernelBoot {
+                    version: Some(version.to_owned()),
+                }),
+                out,
+            ),
+            Line::Boot(BootLine::Cmdline {
+                cmdline,
+                elfcorehdr,
+            }) => {
+                self.emit(
+                    event(Detail::KernelCmdline {
+                        cmdline: cmdline.to_owned(),
+                    }),
+                    out,
+                );
+                if let Some(arg) = elfcorehdr {
+                    out.push(event(Detail::CaptureKernelMarker {
+                        evidence: arg.to_owned(),
+                    }));
+                }
+            }
+            Line::Boot(BootLine::ElfcorehdrReserved) => self.emit(
+                event(Detail::CaptureKernelMarker {
+                    evidence: text.trim_end().to_owned(),
+                }),
+                out,
+            ),
+            Line::Smmu(smmu, line) => self.act_smmu(smmu, line, event, out),
+            Line::Aer(line) => self.act_aer(&line, event, out),
+            Line::Dpc(DpcLine::Event {
+                device,
+                status,
+                detail,
+            }) => self.start(
+                event(Detail::Dpc {
+                    device: Some(device.to_owned()),
+                    status: status.map(hex),
+                    detail: detail.to_owned(),
+                }),
+                GroupKind::Dpc {
+                    device: device.to_owned(),
+                },
+                out,
+            ),
+            Line::Ghes(GhesLine::Start { seq, source_id }) => self.start(
+                event(Detail::Ghes {
+                    severity: None,
+                    detail: String::new(),
+                }),
+                GroupKind::Ghes {
+                    seq,
+                    parts: vec![format!("source {source_id}")],
+                },
+                out,
+            ),
+            Line::Simple(detail, cpu) => {
+                let mut e = event(detail);
+                e.cpu = cpu;
+                self.emit(e, out);
+            }
+            // Continuation lines whose group is not pending (e.g. its start was lost).
+            Line::Dpc(DpcLine::Reason { .. }) | Line::Ghes(GhesLine::Detail { .. }) => {}
+        }
+    }
+
+    fn act_smmu(
+        &mut self,
+        smmu: &str,
+        line: SmmuLine<'_>,
+        event: impl Fn(Detail) -> Event,
+        out: &mut Vec<Event>,
+    ) {
+        let smmu = smmu.to_owned();
+        let detail = match line {
+            SmmuLine::Probe {
+                ias_bits,
+                oas_bits,
+                features,
+            } => Detail::SmmuProbe {
+                smmu,
+                ias_bits,
+                oas_bits,
+                features: hex(features),
+            },
+            SmmuLine::Reset => Detail::SmmuReset {
+                smmu,
+                writes: Vec::new(),
+            },
+            SmmuLine::Adopt => Detail::SmmuAdopt { smmu },
+            SmmuLine::AdoptFallback(reason) => Detail::SmmuAdoptFallback {
+                smmu,
+                reason: reason.to_owned(),
+            },
+            SmmuLine::Gerror(value) => Detail::SmmuGerror {
+                smmu: Some(smmu),
+                gerror: Some(hex(value)),
+            },
+            SmmuLine::Error(message) => Detail::SmmuError {
+                smmu,
+                message: message.to_owned(),
+            },
+            SmmuLine::FaultStart(id) => {
+                let kind = GroupKind::SmmuFault {
+                    smmu: smmu.clone(),
+                    dwords: Vec::new(),
+                    decoded: Vec::new(),
+                };
+                let detail = Detail::SmmuFault {
+                    smmu,
+                    event_id: hex(id),
+                    detail: String::new(),
+                };
+                self.start(event(detail), kind, out);
+                return;
+            }
+            // A dump line without its `event ... received:` (or of a CMDQ error): nothing.
+            SmmuLine::FaultDetail(_) => return,
+        };
+        self.emit(event(detail), out);
+    }
+
+    fn act_aer(
+        &mut self,
+        line: &AerLine<'_>,
+        event: impl Fn(Detail) -> Event,
+        out: &mut Vec<Event>,
+    ) {
+        match line {
+            AerLine::Source {
+                reporter,
+                device,
+                severity,
+            } => self.start(
+                event(Detail::Aer {
+                    device: (*device).to_owned(),
+                    severity: *severity,
+                    status: None,
+                    error_type: None,
+                    reporter: Some((*reporter).to_owned()),
+                    errors: Vec::new(),
+                }),
+                GroupKind::Aer {
+                    device: (*device).to_owned(),
+                    bus_error_seen: false,
+                },
+                out,
+            ),
+            // Details without a source line for this device: the error starts here.
+            AerLine::BusError {
+                device,
+                severity: Some(severity),
+                error_type,
+            } => {
+                let reporter = self.pending_reporter();
+                self.start(
+                    event(Detail::Aer {
+                        device: (*device).to_owned(),
+                        severity: *severity,
+                        status: None,
+                        error_type: error_type.map(str::to_owned),
+                        reporter,
+                        errors: Vec::new(),
+                    }),
+                    GroupKind::Aer {
+                        device: (*device).to_owned(),
+                        bus_error_seen: true,
+                    },
+                    out,
+                );
+            }
+            AerLine::Recovery { device, outcome } => self.emit(
+                event(Detail::AerRecovery {
+                    device: Some((*device).to_owned()),
+                    outcome: aer::recovery_outcome(outcome).to_owned(),
+                    channel_state: None,
+                }),
+                out,
+            ),
+            // Detail lines of an error that is not pending: nothing to attach them to.
+            AerLine::BusError { severity: None, .. }
+            | AerLine::Status { .. }
+            | AerLine::Bit { .. }
+            | AerLine::Layer { .. }
+            | AerLine::Quiet { .. } => {}
+        }
+    }
+}
+
+impl Group {
+    /// Folds `line` into this group if it belongs to it.
+    fn fold(&mut self, line: &Line<'_>) -> bool {
+        match (&mut self.kind, line) {
+            (GroupKind::Boot, Line::Boot(BootLine::Version(release))) => {
+                match &mut self.event.detail {
+                    Detail::KernelBoot { version } if version.is_none() => {
+                        *version = Some((*release).to_owned());
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            (
+                GroupKind::Aer {
+                    device,
+                    bus_error_seen,
+                },
+                Line::Aer(aer_line),
+            ) if aer_line.device() == device.as_str() => {
+                fold_aer(&mut self.event.detail, bus_error_seen, aer_line)
+            }
+            (
+                GroupKind::SmmuFault {
+                    smmu,
+                    dwords,
+                    decoded,
+                },
+                Line::Smmu(line_smmu, SmmuLine::FaultDetail(text)),
+            ) if line_smmu == smmu => {
+                let list = if text.starts_with("0x") && !text.contains(' ') {
+                    dwords
+                } else {
+                    decoded
+                };
+                if list.len() < MAX_GROUP_PARTS {
+                    list.push((*text).to_owned());
+                }
+                true
+            }
+            (
+                GroupKind::Ghes { seq, parts },
+                Line::Ghes(GhesLine::Detail {
+                    seq: line_seq,
+                    body,
+                }),
+            ) if line_seq == seq => {
+                fold_ghes(&mut self.event.detail, parts, body);
+                true
+            }
+            (GroupKind::Dpc { device }, Line::Dpc(DpcLine::Reason { device: d, reason }))
+                if d == device =>
+            {
+                if let Detail::Dpc { detail, .. } = &mut self.event.detail {
+                    if !detail.is_empty() {
+                        detail.push_str("; ");
+                    }
+                    detail.push_str(reason);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn append_raw(&mut self, text: &str) {
+        if self.raw_full {
+            return;
+        }
+        let raw = self.event.raw.get_or_insert_with(String::new);
+        if raw.len() + 1 + text.len() > MAX_GROUP_RAW {
+            self.raw_full = true;
+            return;
+        }
+        raw.push('\n');
+        raw.push_str(text);
+    }
+
+    /// The finished event.
+    fn finish(mut self) -> Event {
+        match (&mut self.event.detail, self.kind) {
+            (
+                Detail::SmmuFault { detail, .. },
+                GroupKind::SmmuFault {
+                    dwords, decoded, ..
+                },
+            ) => {
+                *detail = if decoded.is_empty() {
+                    dwords.join(" ")
+                } else {
+                    decoded.join("; ")
+                };
+            }
+            (Detail::Ghes { detail, .. }, GroupKind::Ghes { parts, .. }) => {
+                *detail = parts.join("; ");
+            }
+            _ => {}
+        }
+        self.event
+    }
+}
+
+fn fold_aer(detail: &mut Detail, bus_error_seen: &mut bool, line: &AerLine<'_>) -> bool {
+    let Detail::Aer {
+        status,
+        error_type,
+        errors,
+        ..
+    } = detail
+    else {
+        return false;
+    };
+    match line {
+        AerLine::BusError {
+            error_type: line_type,
+            ..
+        } if !*bus_error_seen => {
+            *bus_error_seen = true;
+            if let Some(t) = line_type {
+                *error_type = Some((*t).to_owned());
+            }
+            true
+        }
+        AerLine::Status { status: value, .. } if status.is_none() => {
+            *status = Some(hex(*value));
+            true
+        }
+        AerLine::Bit { name, .. } => {
+            if errors.len() < MAX_GROUP_PARTS {
+                errors.push(name.clone());
+            }
+            true
+        }
+        AerLine::Layer { layer, .. } => {
+            if error_type.is_none() {
+                *error_type = Some((*layer).to_owned());
+            }
+            true
+        }
+        AerLine::Quiet { .. } => true,
+        _ => false,
+    }
+}
+
+fn fold_ghes(detail: &mut Detail, parts: &mut Vec<String>, body: &str) {
+    let Detail::Ghes { severity, .. } = detail else {
+        return;
+    };
+    if let Some(value) = body.strip_prefix("event severity: ") {
+        if severity.is_none() {
+            *severity = Some(value.trim().to_owned());
+        }
+    } else if parts.len() < MAX_GROUP_PARTS {
+        if let Some(section) = body.strip_prefix("section_type: ") {
+            parts.push(format!("section_type: {}", section.trim()));
+        } else if let Some(device) = body
+            .strip_prefix("device_id: ")
+            .filter(|d| is_bdf(d.trim()))
+        {
+            parts.push(format!("device_id: {}", device.trim()));
+        }
+    }
+}
+
+fn classify(text: &str) -> Option<Line<'_>> {
+    if let Some((smmu, line)) = smmu::classify(text) {
+        return Some(Line::Smmu(smmu, line));
+    }
+    if let Some(line) = boot::classify(text) {
+        return Some(Line::Boot(line));
+    }
+    if let Some(line) = ras::ghes(text) {
+        return Some(Line::Ghes(line));
+    }
+    if let Some((detail, cpu)) = ras::classify(text) {
+        return Some(Line::Simple(detail, cpu));
+    }
+    if let Some(detail) = x86_iommu::classify(text) {
+        return Some(Line::Simple(detail, None));
+    }
+    if let Some(line) = aer::classify(text) {
+        return Some(Line::Aer(line));
+    }
+    dpc::classify(text).map(Line::Dpc)
+}
