@@ -9,7 +9,7 @@ use crate::{
     event::Event,
     logparse,
     sinks::kmsg_mirror::parse_mirrored,
-    timeline::{fuse_all, smmu_reset},
+    timeline::{fuse_boots, smmu_reset},
 };
 
 /// The input could not be read or is not what it claims to be.
@@ -57,7 +57,7 @@ pub fn load(path: &Path) -> Result<Loaded, InputError> {
         )
     });
     smmu_reset::attach_writes(&mut events, capture);
-    loaded.events = fuse_all(events);
+    loaded.events = fuse_boots(events);
     Ok(loaded)
 }
 

@@ -130,6 +130,24 @@ pub fn fuse_all(events: impl IntoIterator<Item = Event>) -> Vec<Event> {
     out
 }
 
+/// [`fuse_all`] for an input that may hold several boots (a console log with the crashed
+/// and the capture kernel): each boot, delimited by `kernel_boot` events in input order, is
+/// fused and sorted on its own, and boots keep their order. Each boot's clock starts at zero,
+/// so sightings are never matched across boots.
+#[must_use]
+pub fn fuse_boots(events: Vec<Event>) -> Vec<Event> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut boot = Vec::new();
+    for event in events {
+        if matches!(event.detail, crate::event::Detail::KernelBoot { .. }) && !boot.is_empty() {
+            out.extend(fuse_all(std::mem::take(&mut boot)));
+        }
+        boot.push(event);
+    }
+    out.extend(fuse_all(boot));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +189,33 @@ mod tests {
             status.as_deref(),
             Some("0x40"),
             "fields are filled from every sighting"
+        );
+    }
+
+    #[test]
+    fn boots_are_fused_apart_and_keep_their_order() {
+        let boot = |ms| Event::new(ms, Source::Console, Detail::KernelBoot { version: None });
+        let out = fuse_boots(vec![
+            boot(0),
+            aer(1000, Source::Console, AerSeverity::Fatal, None),
+            boot(0),
+            aer(1001, Source::Kmsg, AerSeverity::Fatal, None),
+            aer(500, Source::Console, AerSeverity::Correctable, None),
+        ]);
+        let kinds: Vec<_> = out
+            .iter()
+            .map(|e| (e.detail.kind(), e.ts_ns / 1_000_000))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("kernel_boot", 0),
+                ("aer", 1000),
+                ("kernel_boot", 0),
+                ("aer", 500),
+                ("aer", 1001)
+            ],
+            "the two fatal errors at ~1 s are in different boots and stay two events"
         );
     }
 

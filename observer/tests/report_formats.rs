@@ -1,0 +1,143 @@
+//! `report` end to end on recorded kernel logs: the verdict for each kernel spelling, and the
+//! JSON report against its checked-in schema.
+use std::path::{Path, PathBuf};
+
+use observer::report::{Report, html, input, json, markdown};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/logs")
+        .join(name)
+}
+
+fn schema() -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+fn verdict_of(text: &str) -> (String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("console.log");
+    std::fs::write(&path, text).unwrap();
+    let loaded = input::load(&path).unwrap();
+    let report = Report::build("console.log", &loaded.events);
+    let value = json::render(&report);
+    let errors: Vec<String> = schema()
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "schema violations: {errors:#?}");
+    // The other formats render too.
+    assert!(html::render(&report).starts_with("<!DOCTYPE html>"));
+    assert!(markdown::render(&report).starts_with("# kdump DMA observer report"));
+    (markdown::verdict_word(&report.verdict), value)
+}
+
+const CAPTURE_HEAD: &str = "\
+[    0.000000] Booting Linux on physical CPU 0x0000000001 [0x000f0510]
+[    0.000000] Linux version 6.12.95+deb12-arm64 (debian-kernel@lists.debian.org)
+[    0.000000] OF: fdt: Reserving 1 KiB of memory at 0xb97ff000 for elfcorehdr
+[    0.000000] Kernel command line: console=ttyAMA0 reset_devices nr_cpus=1
+[    1.618359] arm-smmu-v3 9050000.smmuv3: ias 44-bit, oas 44-bit (features 0x00088705)
+";
+
+#[test]
+fn recorded_kdump_console_log_is_reset_no_fatal() {
+    let text = std::fs::read_to_string(data("qemu-kdump-612.console.log")).unwrap();
+    let (verdict, value) = verdict_of(&text);
+    assert_eq!(verdict, "reset-no-fatal");
+    assert_eq!(
+        value["judgement"]["boots"], 2,
+        "crashed and capture boot split"
+    );
+}
+
+#[test]
+fn spelling_61_uncorrected_fatal_is_flagged() {
+    let text = format!(
+        "{CAPTURE_HEAD}[    1.637153] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...
+[    9.668622] pcieport 0000:00:03.0: AER: Uncorrected (Fatal) error message received from 0000:02:00.0
+[    9.669197] virtio-pci 0000:02:00.0: AER: PCIe Bus Error: severity=Uncorrected (Fatal), type=Inaccessible, (Unregistered Agent ID)
+"
+    );
+    let (verdict, value) = verdict_of(&text);
+    assert_eq!(verdict, "flagged");
+    assert_eq!(value["judgement"]["first_fatal"]["kind"], "aer");
+}
+
+#[test]
+fn spelling_612_only_correctable_is_reset_no_fatal() {
+    let text = format!(
+        "{CAPTURE_HEAD}[    1.637153] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...
+[    4.427993] pcieport 0000:00:03.0: AER: Correctable error message received from 0000:02:00.0
+[    4.429326] virtio-pci 0000:02:00.0: PCIe Bus Error: severity=Correctable, type=Data Link Layer, (Receiver ID)
+"
+    );
+    assert_eq!(verdict_of(&text).0, "reset-no-fatal");
+}
+
+#[test]
+fn spelling_71_bus_error_and_oas_only_probe_is_flagged() {
+    let text = "\
+[    0.000000] Booting Linux on physical CPU 0x0000000001 [0x000f0510]
+[    0.000000] OF: fdt: Reserving 1 KiB of memory at 0xb97ff000 for elfcorehdr
+[    1.618359] arm-smmu-v3 9050000.smmuv3: oas 44-bit (features 0x00088705)
+[    1.637153] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...
+[    6.539370] pcieport 0000:00:03.0: AER: Uncorrectable (Non-Fatal) error message received from 0000:02:00.0 (no details found
+[    6.540004] virtio-pci 0000:02:00.0: PCIe Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Receiver ID)
+";
+    assert_eq!(verdict_of(text).0, "flagged");
+}
+
+#[test]
+fn patched_kernel_adopting_is_preserved_and_fallback_is_judged_as_reset() {
+    let adopt = format!(
+        "{CAPTURE_HEAD}[    1.637153] arm-smmu-v3 9050000.smmuv3: kdump: retaining SMMUEN for in-flight DMA\n"
+    );
+    assert_eq!(verdict_of(&adopt).0, "preserved");
+    let fallback = format!(
+        "{CAPTURE_HEAD}[    1.630000] arm-smmu-v3 9050000.smmuv3: kdump: falling back to full reset
+[    1.637153] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...
+[    3.000000] SError Interrupt on CPU0, code 0x00000000be000000 -- SError
+[    3.000100] Kernel panic - not syncing: Asynchronous SError Interrupt
+"
+    );
+    let (verdict, value) = verdict_of(&fallback);
+    assert_eq!(verdict, "flagged");
+    assert_eq!(value["judgement"]["first_fatal"]["kind"], "serror");
+}
+
+#[test]
+fn ghes_fatal_and_dpc_flag_a_reset() {
+    let ghes = format!(
+        "{CAPTURE_HEAD}[    1.637153] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...
+[    5.000000] {{1}}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 1
+[    5.000010] {{1}}[Hardware Error]: event severity: fatal
+[    5.000100] Kernel panic - not syncing: GHES: Fatal hardware error
+"
+    );
+    assert_eq!(verdict_of(&ghes).0, "flagged");
+    let dpc = format!(
+        "{CAPTURE_HEAD}[    1.637153] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...
+[    5.000000] pcieport 0000:00:03.0: DPC: containment event, status:0x1f01 source:0x0000
+"
+    );
+    assert_eq!(verdict_of(&dpc).0, "flagged");
+}
+
+#[test]
+fn normal_boot_and_capture_without_smmu_lines() {
+    let normal = "[    0.000000] Booting Linux on physical CPU 0x0\n[    1.1] arm-smmu-v3 9050000.smmuv3: ias 44-bit, oas 44-bit (features 0x00088705)\n";
+    assert_eq!(verdict_of(normal).0, "not-capture-kernel");
+    let bare = "[    0.000000] Booting Linux on physical CPU 0x0\n[    0.000000] OF: fdt: Reserving 1 KiB of memory at 0xb97ff000 for elfcorehdr\n";
+    let (verdict, value) = verdict_of(bare);
+    assert_eq!(verdict, "inconclusive");
+    assert!(
+        value["judgement"]["missing"][0]
+            .as_str()
+            .unwrap()
+            .contains("no SMMU reset")
+    );
+}
