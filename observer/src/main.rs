@@ -117,10 +117,16 @@ struct RunArgs {
     #[arg(long)]
     no_kmsg_mirror: bool,
     /// Serve the live timeline over HTTP at ADDR (e.g. 127.0.0.1:9477): GET /events streams
-    /// NDJSON (recent history first), GET /healthz answers `ok`. Off unless given; bind
+    /// NDJSON (recent history first), GET /metrics serves Prometheus/OpenMetrics text,
+    /// GET /healthz answers `ok`. Off unless given; bind
     /// loopback unless you mean to expose it. A bind failure is reported, not fatal.
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
+    /// Write the final metrics as DIR/kdump-dma-observer.prom (OpenMetrics text, atomically)
+    /// when stopping. In a capture kernel with --output the default is the timeline's
+    /// directory, so the file lands next to the dump for `recover` to publish.
+    #[arg(long, value_name = "DIR")]
+    textfile_dir: Option<PathBuf>,
     /// Size of the BPF ring buffer in bytes: a power of two, at least the page size. Each event
     /// takes 96 bytes; events that do not fit are counted as drops and reported.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
@@ -176,6 +182,7 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         status: args.status.clone(),
         kmsg_mirror: !args.no_kmsg_mirror,
         listen: args.listen,
+        textfile_dir: args.textfile_dir.clone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

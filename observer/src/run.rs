@@ -2,7 +2,7 @@
 //! events, de-duplicate, write, account for every record, stop cleanly.
 //!
 //! Data flows one way: sources → [`Fusion`] → writer.
-use std::{future::Future, path::PathBuf};
+use std::{future::Future, path::PathBuf, sync::Arc};
 
 use tokio::{
     sync::{mpsc, watch},
@@ -21,6 +21,7 @@ use crate::{
         http,
         jsonl::{self, Destination, WriterTotals},
         kmsg_mirror::KmsgMirror,
+        metrics::Metrics,
     },
     sources::{
         boot_trace,
@@ -48,8 +49,10 @@ pub struct RunConfig {
     pub status: Option<PathBuf>,
     /// Mirror events into `/dev/kmsg`.
     pub kmsg_mirror: bool,
-    /// Serve `/events` (NDJSON) and `/healthz` here.
+    /// Serve `/events` (NDJSON), `/metrics` and `/healthz` here.
     pub listen: Option<std::net::SocketAddr>,
+    /// Where to write `kdump-dma-observer.prom` at the end (node_exporter textfile hand-off).
+    pub textfile_dir: Option<PathBuf>,
 }
 
 /// What a finished run did.
@@ -95,24 +98,24 @@ pub async fn run(
     } = attach(&config, object)?;
     let (backlog, boot_status) = read_backlog(tracefs.as_ref().ok(), capture_kernel);
 
-    let mut status = Status {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        state: "running".into(),
+    let mut status = initial_status(
         capture_kernel,
-        kernel_release: kernel_release(),
-        tracefs: tracefs_state,
-        probes: attached.reports.clone(),
-        boot_trace: boot_status,
-        ..Status::default()
-    };
-    for event in &backlog {
-        *status.events_by_source.entry(event.source).or_default() += 1;
-    }
-
+        tracefs_state,
+        &attached.reports,
+        boot_status,
+        &backlog,
+    );
     let (out_tx, out_rx) = mpsc::channel(CHANNEL_BATCHES);
+    let metrics = Metrics::new(capture_kernel, unix_now());
+    metrics.set_probes(&attached.reports);
     let mirror = config.kmsg_mirror.then(open_mirror).flatten();
     status.kmsg_mirror = mirror.is_some();
-    let writer = jsonl::spawn(&config.destination, out_rx, mirror)?;
+    let writer = jsonl::spawn(
+        &config.destination,
+        out_rx,
+        mirror,
+        Some(Arc::clone(&metrics)),
+    )?;
     let started = Event::new(
         monotonic_ns(),
         Source::Observer,
@@ -124,12 +127,13 @@ pub async fn run(
         },
     );
     let feed = match config.listen {
-        Some(addr) => start_http(addr).await,
+        Some(addr) => start_http(addr, Arc::clone(&metrics)).await,
         None => None,
     };
     let out = Output {
         tx: out_tx,
-        feed: feed.clone(),
+        feed,
+        metrics: Arc::clone(&metrics),
     };
     // The writer is fresh and the channel empty: this cannot fail.
     out.send(vec![started]).await;
@@ -170,6 +174,7 @@ pub async fn run(
         .expect("writer thread panicked");
 
     finish_status(&mut status, &writer, kernel_counters, merged);
+    status.textfile = write_textfile(&config, capture_kernel, &metrics);
     write_status(config.status.as_deref(), &status)?;
     Ok(RunSummary {
         capture_kernel,
@@ -178,6 +183,32 @@ pub async fn run(
         source: totals,
         writer,
     })
+}
+
+/// Writes the metrics textfile into `--textfile-dir`, else (in a capture kernel) beside the
+/// timeline; returns its path.
+fn write_textfile(config: &RunConfig, capture_kernel: bool, metrics: &Metrics) -> Option<String> {
+    let dir = match (&config.textfile_dir, &config.destination) {
+        (Some(dir), _) => dir.clone(),
+        (None, Destination::File(path)) if capture_kernel => path.parent()?.to_path_buf(),
+        _ => return None,
+    };
+    match metrics.write_textfile(&dir) {
+        Ok(path) => Some(path.display().to_string()),
+        Err(e) => {
+            tracing::warn!(
+                "cannot write the metrics textfile into {}: {e}",
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn open_kmsg(status: &mut Status) -> Option<KmsgSource> {
@@ -218,6 +249,29 @@ fn open_mirror() -> Option<KmsgMirror> {
             None
         }
     }
+}
+
+fn initial_status(
+    capture_kernel: bool,
+    tracefs: String,
+    probes: &[ProbeReport],
+    boot_trace: BootTraceStatus,
+    backlog: &[Event],
+) -> Status {
+    let mut status = Status {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        state: "running".into(),
+        capture_kernel,
+        kernel_release: kernel_release(),
+        tracefs,
+        probes: probes.to_vec(),
+        boot_trace,
+        ..Status::default()
+    };
+    for event in backlog {
+        *status.events_by_source.entry(event.source).or_default() += 1;
+    }
+    status
 }
 
 fn finish_status(status: &mut Status, writer: &WriterTotals, kernel: KernelCounters, merged: u64) {
@@ -323,6 +377,7 @@ fn attach(config: &RunConfig, object: &[u8]) -> Result<Attachment, RunError> {
 struct Output {
     tx: mpsc::Sender<Vec<Event>>,
     feed: Option<http::Feed>,
+    metrics: Arc<Metrics>,
 }
 
 impl Output {
@@ -331,6 +386,7 @@ impl Output {
         if batch.is_empty() {
             return true;
         }
+        self.metrics.observe(&batch);
         if let Some(feed) = &self.feed {
             feed.publish(&batch);
         }
@@ -338,12 +394,12 @@ impl Output {
     }
 }
 
-async fn start_http(addr: std::net::SocketAddr) -> Option<http::Feed> {
+async fn start_http(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> Option<http::Feed> {
     match http::bind(addr).await {
         Ok(listener) => {
             let feed = http::Feed::new();
-            tracing::info!("serving /events and /healthz on http://{addr}");
-            tokio::spawn(http::serve(listener, feed.clone()));
+            tracing::info!("serving /events, /metrics and /healthz on http://{addr}");
+            tokio::spawn(http::serve(listener, feed.clone(), Some(metrics)));
             Some(feed)
         }
         Err(e) => {

@@ -15,7 +15,7 @@ use tokio::{
     time::timeout,
 };
 
-use super::jsonl::encode;
+use super::{jsonl::encode, metrics::Metrics};
 use crate::event::Event;
 
 /// Largest request head accepted.
@@ -93,7 +93,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves until the task is dropped.
-pub async fn serve(listener: TcpListener, feed: Feed) {
+pub async fn serve(listener: TcpListener, feed: Feed, metrics: Option<Arc<Metrics>>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -110,14 +110,19 @@ pub async fn serve(listener: TcpListener, feed: Feed) {
             continue;
         };
         let feed = feed.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let _ = connection(stream, feed).await;
+            let _ = connection(stream, feed, metrics.as_deref()).await;
         });
     }
 }
 
-async fn connection(mut stream: TcpStream, feed: Feed) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    feed: Feed,
+    metrics: Option<&Metrics>,
+) -> std::io::Result<()> {
     let Ok(head) = timeout(REQUEST_TIMEOUT, read_head(&mut stream)).await else {
         return respond(&mut stream, "408 Request Timeout", "request timeout\n").await;
     };
@@ -131,6 +136,18 @@ async fn connection(mut stream: TcpStream, feed: Feed) -> std::io::Result<()> {
     };
     match route(&head) {
         Route::Health => respond(&mut stream, "200 OK", "ok\n").await,
+        Route::Metrics => match metrics {
+            Some(m) => {
+                respond_typed(
+                    &mut stream,
+                    "200 OK",
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    &m.encode(),
+                )
+                .await
+            }
+            None => respond(&mut stream, "404 Not Found", "no metrics\n").await,
+        },
         Route::Events => stream_events(&mut stream, &feed).await,
         Route::NotFound => {
             respond(
@@ -166,6 +183,7 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
 enum Route {
     Health,
     Events,
+    Metrics,
     NotFound,
     BadMethod,
     Bad,
@@ -188,13 +206,23 @@ fn route(head: &[u8]) -> Route {
     match target.split('?').next().unwrap_or_default() {
         "/healthz" => Route::Health,
         "/events" => Route::Events,
+        "/metrics" => Route::Metrics,
         _ => Route::NotFound,
     }
 }
 
 async fn respond(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+    respond_typed(stream, status, "text/plain; charset=utf-8", body).await
+}
+
+async fn respond_typed(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let text = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(text.as_bytes()).await?;
@@ -240,7 +268,8 @@ mod tests {
         );
         assert_eq!(route(b"GET /healthz?x=1 HTTP/1.0\r\n\r\n"), Route::Health);
         assert_eq!(route(b"POST /events HTTP/1.1\r\n\r\n"), Route::BadMethod);
-        assert_eq!(route(b"GET /metrics HTTP/1.1\r\n\r\n"), Route::NotFound);
+        assert_eq!(route(b"GET /metrics HTTP/1.1\r\n\r\n"), Route::Metrics);
+        assert_eq!(route(b"GET /nope HTTP/1.1\r\n\r\n"), Route::NotFound);
         assert_eq!(route(b"\x00\xff garbage"), Route::Bad);
     }
 
@@ -254,7 +283,7 @@ mod tests {
         )]);
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve(listener, feed.clone()));
+        let server = tokio::spawn(serve(listener, feed.clone(), None));
 
         let mut client = TcpStream::connect(addr).await.unwrap();
         client
@@ -293,7 +322,7 @@ mod tests {
     async fn oversized_request_is_refused() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve(listener, Feed::new()));
+        let server = tokio::spawn(serve(listener, Feed::new(), None));
         let mut client = TcpStream::connect(addr).await.unwrap();
         let huge = format!(
             "GET /events HTTP/1.1\r\nX: {}\r\n\r\n",

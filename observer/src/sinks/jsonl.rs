@@ -12,7 +12,9 @@ use std::{
 
 use tokio::sync::mpsc;
 
-use super::kmsg_mirror::KmsgMirror;
+use std::sync::Arc;
+
+use super::{kmsg_mirror::KmsgMirror, metrics::Metrics};
 use crate::event::Event;
 
 /// Where lines go.
@@ -75,6 +77,7 @@ pub fn spawn(
     destination: &Destination,
     rx: mpsc::Receiver<Vec<Event>>,
     mirror: Option<KmsgMirror>,
+    metrics: Option<Arc<Metrics>>,
 ) -> Result<JoinHandle<WriterTotals>, OpenError> {
     let out = match destination {
         Destination::Stdout => Out::Stdout(io::stdout()),
@@ -82,7 +85,7 @@ pub fn spawn(
     };
     Ok(std::thread::Builder::new()
         .name("jsonl-writer".into())
-        .spawn(move || write_loop(out, rx, mirror))
+        .spawn(move || write_loop(out, rx, mirror, metrics.as_deref()))
         .expect("spawning a thread"))
 }
 
@@ -104,12 +107,15 @@ fn write_loop(
     mut out: Out,
     mut rx: mpsc::Receiver<Vec<Event>>,
     mut mirror: Option<KmsgMirror>,
+    metrics: Option<&Metrics>,
 ) -> WriterTotals {
     let mut buf = Vec::with_capacity(1 << 20);
     let mut totals = WriterTotals::default();
     // After a failed write the file may end in a torn line; the next batch starts a new one.
     let mut torn = false;
     while let Some(batch) = rx.blocking_recv() {
+        let (lines_before, failed_before) = (totals.lines, totals.failed_lines);
+        let skipped_before = mirror.as_ref().map_or(0, |m| m.skipped);
         if let Some(m) = mirror.as_mut() {
             m.mirror(&batch);
         }
@@ -153,6 +159,13 @@ fn write_loop(
                     torn = true;
                 }
             }
+        }
+        if let Some(metrics) = metrics {
+            metrics.written(
+                totals.lines - lines_before,
+                totals.failed_lines - failed_before,
+                mirror.as_ref().map_or(0, |m| m.skipped) - skipped_before,
+            );
         }
     }
     if let Some(m) = mirror {
@@ -206,7 +219,7 @@ mod tests {
         let path = dir.path().join("t.jsonl");
         std::fs::write(&path, "{\"earlier\":1}\n").unwrap();
         let (tx, rx) = mpsc::channel(4);
-        let handle = spawn(&Destination::File(path.clone()), rx, None).unwrap();
+        let handle = spawn(&Destination::File(path.clone()), rx, None, None).unwrap();
         tx.blocking_send(vec![ev(1), ev(2)]).unwrap();
         tx.blocking_send(vec![ev(3)]).unwrap();
         drop(tx);
@@ -228,6 +241,7 @@ mod tests {
             &Destination::File("/nonexistent-dir/x.jsonl".into()),
             rx,
             None,
+            None,
         )
         .unwrap_err();
         assert!(e.to_string().contains("/nonexistent-dir/x.jsonl"), "{e}");
@@ -242,7 +256,13 @@ mod tests {
         let kmsg = dir.path().join("kmsg");
         std::fs::write(&kmsg, "").unwrap();
         let mirror = KmsgMirror::open(&kmsg, true).unwrap();
-        let handle = spawn(&Destination::File("/dev/full".into()), rx, Some(mirror)).unwrap();
+        let handle = spawn(
+            &Destination::File("/dev/full".into()),
+            rx,
+            Some(mirror),
+            None,
+        )
+        .unwrap();
         tx.blocking_send(vec![ev(1), ev(2)]).unwrap();
         tx.blocking_send(vec![ev(3)]).unwrap();
         drop(tx);

@@ -2,3 +2,4 @@
 pub mod http;
 pub mod jsonl;
 pub mod kmsg_mirror;
+pub mod metrics;
