@@ -78,6 +78,23 @@ enum Command {
     ///   kdump-dma-observer report console.log --format html --output report.html
     #[command(verbatim_doc_comment)]
     Report(ReportArgs),
+    /// Serve a recorded timeline (or any `report` input) as if it were live: /metrics,
+    /// /events and /healthz over HTTP until SIGINT/SIGTERM. Point Prometheus at it to try
+    /// dashboards and alert rules on a past capture.
+    ///
+    /// Example:
+    ///   kdump-dma-observer replay target/lab/kdump-aer/timeline.jsonl --listen 127.0.0.1:9477
+    #[command(verbatim_doc_comment)]
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Timeline, capture directory, kernel log, console log or pstore directory.
+    input: PathBuf,
+    /// Address to serve on (loopback unless you mean to expose it).
+    #[arg(long, default_value = "127.0.0.1:9477", value_name = "ADDR")]
+    listen: std::net::SocketAddr,
 }
 
 #[derive(clap::Args)]
@@ -145,6 +162,7 @@ fn main() -> ExitCode {
         Command::Cmdline => cmdline(),
         Command::Probes(args) => probes(&args),
         Command::Report(args) => report(&args),
+        Command::Replay(args) => replay(&args),
     };
     match result {
         Ok(code) => code,
@@ -302,6 +320,32 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         markdown::verdict_word(&report.verdict),
         report.verdict.summary
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        observer::replay::run(&args.input, args.listen, shutdown, |events, addr| {
+            eprintln!(
+                "replaying {events} events of {} on http://{addr} (/metrics, /events, /healthz)",
+                args.input.display()
+            );
+        })
+        .await
+        .context("kdump-dma-observer replay")
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

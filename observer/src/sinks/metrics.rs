@@ -35,6 +35,12 @@ struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AerLabels {
+    device: String,
+    severity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SmmuLabels {
     smmu: String,
     path: String,
@@ -60,6 +66,7 @@ struct BuildLabels {
 pub struct Metrics {
     registry: Registry,
     events: Family<EventLabels, Counter>,
+    aer: Family<AerLabels, Counter>,
     smmu_resets: Family<SmmuLabels, Counter>,
     verdict: Family<VerdictLabels, Gauge>,
     reset_to_first_fatal: Gauge<f64, AtomicU64>,
@@ -98,6 +105,12 @@ impl Metrics {
             "events",
             "Timeline events by kind, severity and first source",
             events.clone(),
+        );
+        let aer = Family::<AerLabels, Counter>::default();
+        registry.register(
+            "aer_errors",
+            "AER errors by reporting device (PCI address) and severity",
+            aer.clone(),
         );
         let smmu_resets = Family::<SmmuLabels, Counter>::default();
         registry.register("smmu_resets", "SMMU resets by instance and path (abort: full reset; adopt: kdump adoption; fallback: adoption refused, reset)", smmu_resets.clone());
@@ -169,6 +182,7 @@ impl Metrics {
         let metrics = Self {
             registry,
             events,
+            aer,
             smmu_resets,
             verdict,
             reset_to_first_fatal,
@@ -211,6 +225,14 @@ impl Metrics {
                 Detail::SmmuReset { smmu, .. } => self.reset(smmu, "abort"),
                 Detail::SmmuAdopt { smmu } => self.reset(smmu, "adopt"),
                 Detail::SmmuAdoptFallback { smmu, .. } => self.reset(smmu, "fallback"),
+                Detail::Aer { device, .. } => {
+                    self.aer
+                        .get_or_create(&AerLabels {
+                            device: device.clone(),
+                            severity: severity(e).to_owned(),
+                        })
+                        .inc();
+                }
                 Detail::RingBufferDrops { new, .. } => {
                     self.ring_dropped.inc_by(*new);
                 }
@@ -371,6 +393,7 @@ mod tests {
         for needle in [
             "kdump_dma_observer_events_total{kind=\"aer\",severity=\"fatal\",source=\"ebpf\"} 1",
             "kdump_dma_observer_smmu_resets_total{smmu=\"9050000.smmuv3\",path=\"abort\"} 1",
+            "kdump_dma_observer_aer_errors_total{device=\"0000:02:00.0\",severity=\"fatal\"} 1",
             "kdump_dma_observer_verdict{verdict=\"flagged\"} 1",
             "kdump_dma_observer_verdict{verdict=\"reset-no-fatal\"} 0",
             "kdump_dma_observer_probe_attached{probe=\"aer_event\",required=\"true\"} 1",
