@@ -285,6 +285,9 @@ pub enum Detail {
     IommuGroupAdd { device: String, group: u64 },
     /// A probe hit the decoder could not attribute (should not happen; reported, not hidden).
     UnknownFunctionHit { address: String },
+    /// Whether the dump was written completely, from the dump directory's files (kdump-tools:
+    /// `dump.<stamp>` vs `dump-incomplete`; kdump-utils: `vmcore` vs `vmcore-incomplete`).
+    CaptureOutcome { complete: bool, detail: String },
 }
 
 impl Detail {
@@ -321,6 +324,7 @@ impl Detail {
             Self::IommuAttach { .. } => "iommu_attach",
             Self::IommuGroupAdd { .. } => "iommu_group_add",
             Self::UnknownFunctionHit { .. } => "unknown_function_hit",
+            Self::CaptureOutcome { .. } => "capture_outcome",
         }
     }
 }

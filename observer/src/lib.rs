@@ -7,6 +7,7 @@ pub mod event;
 pub mod kernel;
 pub mod logparse;
 pub mod probes;
+pub mod recover;
 pub mod replay;
 pub mod report;
 pub mod run;

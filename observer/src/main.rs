@@ -86,6 +86,40 @@ enum Command {
     ///   kdump-dma-observer replay target/lab/kdump-aer/timeline.jsonl --listen 127.0.0.1:9477
     #[command(verbatim_doc_comment)]
     Replay(ReplayArgs),
+    /// On the production boot after a crash: report every new capture in the dump directory
+    /// and publish its metrics for node_exporter.
+    ///
+    /// For each capture sub-directory not seen before (kdump-tools: /var/crash/<stamp>/,
+    /// kdump-utils: /var/crash/<ip>-<date>/) it reads the daemon's timeline, else the
+    /// capture's dmesg files, else pstore (the capture kernel's log with the daemon's
+    /// `kdump-dma-observer: v1` mirror lines survives there if it died), judges whether the
+    /// dump is complete (dump.* / vmcore vs *-incomplete), and writes report.md, report.html,
+    /// report.json and verdict.json next to the dump. With --textfile-dir it writes
+    /// kdump-dma-observer.prom there atomically, with captures_seen_total and
+    /// captures_flagged_total kept across boots in the state file.
+    #[command(verbatim_doc_comment)]
+    Recover(RecoverArgs),
+}
+
+#[derive(clap::Args)]
+struct RecoverArgs {
+    /// The dump directory (KDUMP_COREDIR / kdump.conf `path`).
+    #[arg(long, default_value = "/var/crash", value_name = "DIR")]
+    dump_dir: PathBuf,
+    /// pstore mount point, read for captures that left no timeline.
+    #[arg(long, default_value = "/sys/fs/pstore", value_name = "DIR")]
+    pstore: PathBuf,
+    /// node_exporter's textfile collector directory (e.g.
+    /// /var/lib/prometheus/node-exporter); nothing is published without it.
+    #[arg(long, value_name = "DIR")]
+    textfile_dir: Option<PathBuf>,
+    /// State file: captures already processed and the persistent counters.
+    #[arg(
+        long,
+        default_value = "/var/lib/kdump-dma-observer/recover-state.json",
+        value_name = "FILE"
+    )]
+    state: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -163,6 +197,7 @@ fn main() -> ExitCode {
         Command::Probes(args) => probes(&args),
         Command::Report(args) => report(&args),
         Command::Replay(args) => replay(&args),
+        Command::Recover(args) => recover(&args),
     };
     match result {
         Ok(code) => code,
@@ -320,6 +355,23 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         markdown::verdict_word(&report.verdict),
         report.verdict.summary
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recover(args: &RecoverArgs) -> anyhow::Result<ExitCode> {
+    let config = observer::recover::RecoverConfig {
+        dump_dir: args.dump_dir.clone(),
+        pstore: Some(args.pstore.clone()),
+        textfile_dir: args.textfile_dir.clone(),
+        state: args.state.clone(),
+    };
+    let done = observer::recover::run(&config)?;
+    if done.is_empty() {
+        eprintln!("recover: no new capture in {}", args.dump_dir.display());
+    }
+    for r in &done {
+        println!("{}: {} ({})", r.dir.display(), r.verdict, r.summary);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

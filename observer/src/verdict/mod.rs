@@ -313,6 +313,9 @@ pub fn fatal_sign(event: &Event) -> Option<&'static str> {
         Detail::Serror { .. } => Some("SError"),
         Detail::ExternalAbort { .. } => Some("synchronous external abort"),
         Detail::Panic { .. } => Some("panic"),
+        Detail::CaptureOutcome {
+            complete: false, ..
+        } => Some("failed capture"),
         _ => None,
     }
 }
@@ -395,6 +398,12 @@ pub fn describe(event: &Event) -> String {
             esr.as_deref().unwrap_or("?")
         ),
         Detail::Panic { message } => format!("kernel panic: {message}"),
+        Detail::CaptureOutcome { complete, detail } => {
+            format!(
+                "dump {}: {detail}",
+                if *complete { "complete" } else { "incomplete" }
+            )
+        }
         other => other.kind().replace('_', " "),
     }
 }

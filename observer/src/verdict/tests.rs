@@ -348,3 +348,37 @@ fn durations_read_well() {
     assert_eq!(human_duration(12_300_000), "12.3 ms");
     assert_eq!(human_duration(45_000), "45 µs");
 }
+
+#[test]
+fn an_incomplete_dump_after_the_reset_is_a_fatal_sign() {
+    let events = vec![
+        boot(0),
+        marker(0),
+        reset(1637),
+        ev(
+            60_000,
+            Source::Observer,
+            Detail::CaptureOutcome {
+                complete: false,
+                detail: "dump-incomplete left behind".into(),
+            },
+        ),
+    ];
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::Flagged);
+    assert_eq!(v.first_fatal.unwrap().kind, "capture_outcome");
+    let complete = vec![
+        boot(0),
+        marker(0),
+        reset(1637),
+        ev(
+            60_000,
+            Source::Observer,
+            Detail::CaptureOutcome {
+                complete: true,
+                detail: "dump.202611241003".into(),
+            },
+        ),
+    ];
+    assert_eq!(judge(&complete).verdict, VerdictKind::ResetNoFatal);
+}
