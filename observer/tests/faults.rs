@@ -1,0 +1,172 @@
+//! What the daemon guarantees when things go wrong, on this machine's real kernel (root):
+//! a SIGKILL mid-storm leaves only valid lines (a torn last line at most, which readers
+//! accept); a full disk is counted, reported by metrics and the exit code, and does not stop
+//! observation or the kernel-log mirror.
+mod common;
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::{Daemon, Trigger, require_root};
+use observer::event::Event;
+
+#[test]
+fn sigkill_during_an_event_storm_leaves_only_valid_lines() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = Trigger::fork(400_000);
+    let daemon = Daemon::start(dir.path(), trigger.pid, &["--ring-buffer-bytes", "8388608"]);
+    trigger.fire();
+    std::thread::sleep(Duration::from_millis(150));
+    let (status, _) = daemon.stop_with(libc::SIGKILL);
+    assert_eq!(status.code(), None, "killed by a signal");
+    trigger.wait();
+
+    let text = std::fs::read_to_string(dir.path().join("timeline.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.len() > 1,
+        "the storm was being written when the daemon died"
+    );
+    let complete = if text.ends_with('\n') {
+        lines.len()
+    } else {
+        lines.len() - 1
+    };
+    for (n, line) in lines[..complete].iter().enumerate() {
+        serde_json::from_str::<Event>(line).unwrap_or_else(|e| {
+            panic!(
+                "line {} of {} is not a valid event: {e}",
+                n + 1,
+                lines.len()
+            )
+        });
+    }
+    // Every reader accepts the file as it was left.
+    let out = Command::new(env!("CARGO_BIN_EXE_kdump-dma-observer"))
+        .args(["report", "--format", "json"])
+        .arg(dir.path().join("timeline.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A tmpfs too small for the timeline, unmounted on drop.
+struct TinyDisk {
+    mount: PathBuf,
+}
+
+impl TinyDisk {
+    fn new(at: &Path) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tiny"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a 64 KiB tmpfs at {}", at.display());
+        Self {
+            mount: at.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.mount).status();
+    }
+}
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn a_full_disk_is_counted_reported_and_survived() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = TinyDisk::new(&dir.path().join("tiny"));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let status_file = dir.path().join("status.json");
+    let trigger = Trigger::fork(30_000);
+    let listen = format!("127.0.0.1:{port}");
+    let daemon = Daemon::start_at(
+        &disk.mount.join("timeline.jsonl"),
+        dir.path(),
+        trigger.pid,
+        &[
+            "--ring-buffer-bytes",
+            "8388608",
+            "--listen",
+            &listen,
+            "--status",
+            status_file.to_str().unwrap(),
+        ],
+    );
+    trigger.fire_and_wait();
+
+    // The metrics show the lost lines while the daemon keeps running.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let failures = loop {
+        let m = scrape(port);
+        if let Some(v) =
+            metric(&m, "kdump_dma_observer_timeline_write_failures_total").filter(|v| *v > 0.0)
+        {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no write failures in the metrics:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(failures > 0.0);
+
+    let (status, stderr) = daemon.stop_with(libc::SIGTERM);
+    assert!(!status.success(), "a run that lost lines must not exit 0");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("kdump-dma-observer: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one clear message, got:\n{stderr}");
+    assert!(
+        errors[0].contains("timeline lines could not be written"),
+        "{}",
+        errors[0]
+    );
+
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status_file).unwrap()).unwrap();
+    assert_eq!(status["state"], "stopped");
+    assert!(status["write_failures"].as_u64().unwrap() > 0);
+    assert!(
+        status["kmsg_mirrored"].as_u64().unwrap() >= 2,
+        "the mirror kept going: {status}"
+    );
+}
