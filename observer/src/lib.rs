@@ -6,6 +6,7 @@ pub mod clock;
 pub mod event;
 pub mod kernel;
 pub mod logparse;
+pub mod privileges;
 pub mod probes;
 pub mod recover;
 pub mod replay;

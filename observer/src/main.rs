@@ -178,6 +178,11 @@ struct RunArgs {
     /// directory, so the file lands next to the dump for `recover` to publish.
     #[arg(long, value_name = "DIR")]
     textfile_dir: Option<PathBuf>,
+    /// Keep all capabilities after attaching. By default every capability but CAP_BPF (needed
+    /// for reading the drop counters) is dropped once the probes are attached and the
+    /// outputs open.
+    #[arg(long)]
+    keep_privileges: bool,
     /// Size of the BPF ring buffer in bytes: a power of two, at least the page size. Each event
     /// takes 96 bytes; events that do not fit are counted as drops and reported.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
@@ -236,6 +241,7 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         kmsg_mirror: !args.no_kmsg_mirror,
         listen: args.listen,
         textfile_dir: args.textfile_dir.clone(),
+        keep_privileges: args.keep_privileges,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

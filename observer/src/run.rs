@@ -53,6 +53,8 @@ pub struct RunConfig {
     pub listen: Option<std::net::SocketAddr>,
     /// Where to write `kdump-dma-observer.prom` at the end (node_exporter textfile hand-off).
     pub textfile_dir: Option<PathBuf>,
+    /// Keep every capability after attaching (debugging only).
+    pub keep_privileges: bool,
 }
 
 /// What a finished run did.
@@ -110,6 +112,14 @@ pub async fn run(
     metrics.set_probes(&attached.reports);
     let mirror = config.kmsg_mirror.then(open_mirror).flatten();
     status.kmsg_mirror = mirror.is_some();
+    let mut kmsg = open_kmsg(&mut status);
+    let feed = match config.listen {
+        Some(addr) => start_http(addr, Arc::clone(&metrics)).await,
+        None => None,
+    };
+    // Everything privileged is done; the writer thread is created after this, so it inherits
+    // the reduced set too.
+    status.privileges = drop_privileges(config.keep_privileges);
     let writer = jsonl::spawn(
         &config.destination,
         out_rx,
@@ -126,10 +136,6 @@ pub async fn run(
             probes: attached.reports.clone(),
         },
     );
-    let feed = match config.listen {
-        Some(addr) => start_http(addr, Arc::clone(&metrics)).await,
-        None => None,
-    };
     let out = Output {
         tx: out_tx,
         feed,
@@ -143,7 +149,6 @@ pub async fn run(
     let (live_tx, live_rx) = mpsc::channel(CHANNEL_BATCHES);
     let (stop_tx, stop_rx) = watch::channel(false);
     let fusion = fuse(backlog, live_rx, out);
-    let mut kmsg = open_kmsg(&mut status);
     let sources = read_sources(&mut ebpf, kmsg.as_mut(), live_tx, stop_rx, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -209,6 +214,19 @@ fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn drop_privileges(keep: bool) -> String {
+    if keep {
+        return "kept (--keep-privileges)".into();
+    }
+    match crate::privileges::drop_privileges() {
+        Ok(()) => "dropped all capabilities but CAP_BPF".into(),
+        Err(e) => {
+            tracing::warn!("could not drop capabilities: {e}");
+            format!("not dropped: {e}")
+        }
+    }
 }
 
 fn open_kmsg(status: &mut Status) -> Option<KmsgSource> {

@@ -39,6 +39,8 @@ pub struct Status {
     /// Events mirrored / not mirrored (rate limit, length, write error).
     pub kmsg_mirrored: u64,
     pub kmsg_mirror_skipped: u64,
+    /// Whether capabilities were dropped after attaching.
+    pub privileges: String,
     /// The metrics textfile written at stop, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub textfile: Option<String>,

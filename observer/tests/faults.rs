@@ -170,3 +170,37 @@ fn a_full_disk_is_counted_reported_and_survived() {
         "the mirror kept going: {status}"
     );
 }
+
+#[test]
+fn every_daemon_thread_keeps_only_cap_bpf_once_ready() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = Trigger::fork(10);
+    let daemon = Daemon::start(dir.path(), trigger.pid, &[]);
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", daemon.pid())).unwrap();
+    let mut threads = 0;
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap();
+        let name = status.lines().next().unwrap_or_default().to_owned();
+        let eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap();
+        assert_eq!(
+            eff,
+            1 << 39,
+            "thread {name}: CapEff {eff:#x}, expected CAP_BPF only"
+        );
+        threads += 1;
+    }
+    assert!(threads >= 2, "the main thread and the writer thread");
+    trigger.fire_and_wait();
+    // Still fully working without the other capabilities: events arrive, counters read.
+    let events = daemon.stop();
+    let seen = events
+        .iter()
+        .filter(|e| matches!(e.detail, observer::event::Detail::SelfTest { .. }))
+        .count();
+    assert_eq!(seen, 10);
+}
