@@ -204,3 +204,71 @@ fn every_daemon_thread_keeps_only_cap_bpf_once_ready() {
         .count();
     assert_eq!(seen, 10);
 }
+
+#[test]
+fn without_tracefs_the_daemon_reports_degraded_and_carries_on() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = dir.path().join("timeline.jsonl");
+    let status_file = dir.path().join("status.json");
+    // A private mount namespace where /sys/kernel is an empty read-only tmpfs: tracefs is
+    // neither there nor mountable.
+    let script = format!(
+        "mount -t tmpfs -o ro,size=4k none /sys/kernel && exec {} --log warn run --output {} --status {}",
+        env!("CARGO_BIN_EXE_kdump-dma-observer"),
+        timeline.display(),
+        status_file.display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while !status_file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no status.json: the daemon did not start"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the daemon exited instead of degrading"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child (sh exec'd into the daemon).
+    unsafe { libc::kill(libc::pid_t::try_from(child.id()).unwrap(), libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status_file).unwrap()).unwrap();
+    assert!(
+        status["tracefs"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable"),
+        "{status}"
+    );
+    for probe in status["probes"].as_array().unwrap() {
+        if probe["target"].as_str().unwrap().starts_with("tracepoint:")
+            && probe["state"] != "disabled"
+        {
+            assert_eq!(probe["state"], "unsupported", "{probe}");
+        }
+    }
+    assert!(status["boot_trace"]["error"].is_string());
+    // The kernel log still came through.
+    let text = std::fs::read_to_string(&timeline).unwrap();
+    assert!(
+        text.contains("\"source\":\"kmsg\""),
+        "kmsg events expected:\n{text}"
+    );
+    assert!(
+        text.trim_end().ends_with('}') && text.lines().last().unwrap().contains("observer_stopped")
+    );
+}
