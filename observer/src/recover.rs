@@ -130,7 +130,17 @@ pub fn outcome(dir: &Path) -> Option<(bool, String)> {
         return Some((false, format!("{n} left behind: the dump was not finished")));
     }
     if let Some(n) = has(&|n| n.starts_with("dump.") || n == "vmcore" || n == "vmcore.flat") {
-        return Some((true, format!("{n} written")));
+        // kdump-tools reports "saved vmcore" even when makedumpfile failed and left an empty
+        // file (bookworm's makedumpfile 1.7.2 on 6.12 arm64 kernels): size matters.
+        let size = std::fs::metadata(dir.join(&n)).map_or(0, |m| m.len());
+        return Some(if size == 0 {
+            (
+                false,
+                format!("{n} is empty: the dump tool failed although the capture reported success"),
+            )
+        } else {
+            (true, format!("{n} written ({size} bytes)"))
+        });
     }
     has(&|n| n.starts_with("dmesg") || n.starts_with("vmcore-dmesg") || n == "kexec-dmesg.log")
         .map(|n| (false, format!("only {n}: no dump file")))
@@ -323,6 +333,17 @@ mod tests {
             report.contains("0000:02:00.0"),
             "the mirrored AER event is in the report"
         );
+    }
+
+    #[test]
+    fn an_empty_dump_file_is_an_incomplete_capture() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dump.202611241003"), b"").unwrap();
+        let (complete, detail) = outcome(dir.path()).unwrap();
+        assert!(!complete);
+        assert!(detail.contains("is empty"), "{detail}");
+        std::fs::write(dir.path().join("dump.202611241003"), b"KDUMP   ").unwrap();
+        assert!(outcome(dir.path()).unwrap().0);
     }
 
     #[test]
