@@ -23,6 +23,20 @@ pub enum Source {
     Observer,
 }
 
+impl Source {
+    /// The name used in JSON, metrics labels and reports.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BootTrace => "boot_trace",
+            Self::Kmsg => "kmsg",
+            Self::Console => "console",
+            Self::Ebpf => "ebpf",
+            Self::Observer => "observer",
+        }
+    }
+}
+
 /// AER severity, as both the kernel log and `ras:aer_event` distinguish it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -364,6 +378,19 @@ mod tests {
         let back: Event = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
         assert_eq!(back.detail.kind(), "aer");
+    }
+
+    #[test]
+    fn source_names_match_json() {
+        for s in [
+            Source::BootTrace,
+            Source::Kmsg,
+            Source::Console,
+            Source::Ebpf,
+            Source::Observer,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 
     #[test]

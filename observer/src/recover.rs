@@ -181,7 +181,22 @@ fn recover_one(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::sync::Arc<
     write("report.json", &format!("{json_report:#}\n"));
     write("verdict.json", &format!("{:#}\n", json_report["judgement"]));
     let metrics = Metrics::new(report.verdict.verdict != VerdictKind::NotCaptureKernel, 0.0);
+    if let Some(Detail::ObserverStarted { probes, .. }) = events
+        .iter()
+        .map(|e| &e.detail)
+        .find(|d| matches!(d, Detail::ObserverStarted { .. }))
+    {
+        metrics.set_probes(probes);
+    }
     metrics.observe(&events);
+    metrics.written(
+        events
+            .iter()
+            .filter(|e| e.source != Source::Console)
+            .count() as u64,
+        0,
+        0,
+    );
     (
         Recovered {
             dir: dir.to_path_buf(),
@@ -194,18 +209,15 @@ fn recover_one(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::sync::Arc<
 
 /// The textfile: the last capture's metrics plus the counters kept across captures.
 fn textfile(metrics: Option<&Metrics>, state: &State) -> String {
-    let mut text = metrics.map(Metrics::encode).unwrap_or_default();
-    if let Some(eof) = text.rfind("# EOF") {
-        text.truncate(eof);
-    }
+    let mut text = metrics.map(Metrics::encode_classic).unwrap_or_default();
     let _ = write!(
         text,
-        "# HELP kdump_dma_observer_captures_seen Capture kernels recovered on this machine.\n\
-         # TYPE kdump_dma_observer_captures_seen counter\n\
+        "# HELP kdump_dma_observer_captures_seen_total Capture kernels recovered on this machine.\n\
+         # TYPE kdump_dma_observer_captures_seen_total counter\n\
          kdump_dma_observer_captures_seen_total {}\n\
-         # HELP kdump_dma_observer_captures_flagged Recovered captures judged flagged.\n\
-         # TYPE kdump_dma_observer_captures_flagged counter\n\
-         kdump_dma_observer_captures_flagged_total {}\n# EOF\n",
+         # HELP kdump_dma_observer_captures_flagged_total Recovered captures judged flagged.\n\
+         # TYPE kdump_dma_observer_captures_flagged_total counter\n\
+         kdump_dma_observer_captures_flagged_total {}\n",
         state.captures_seen, state.captures_flagged
     );
     text
@@ -292,8 +304,10 @@ mod tests {
             "{prom}"
         );
         assert!(prom.contains("kdump_dma_observer_captures_flagged_total 1"));
-        assert!(prom.trim_end().ends_with("# EOF"));
-        assert_eq!(prom.matches("# EOF").count(), 1);
+        assert!(
+            !prom.contains("# EOF"),
+            "classic text format for node_exporter"
+        );
 
         // A second boot finds nothing new; a new complete capture is counted on top.
         assert!(run(&cfg).unwrap().is_empty());

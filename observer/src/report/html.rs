@@ -145,7 +145,7 @@ fn events_table(out: &mut String, report: &Report) {
             },
             secs(e.ts_ns),
             escape(e.detail.kind()),
-            format!("{:?}", e.source).to_lowercase(),
+            e.source.as_str(),
             escape(&describe(e)),
             escape(e.raw.as_deref().unwrap_or(""))
         );

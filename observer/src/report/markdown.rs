@@ -86,11 +86,7 @@ pub fn render(report: &Report) -> String {
             "| time (s) | kind | fatal | sources | what |\n|---|---|---|---|---|"
         );
         for e in &v.evidence {
-            let sources: Vec<String> = e
-                .sources
-                .iter()
-                .map(|s| format!("{s:?}").to_lowercase())
-                .collect();
+            let sources: Vec<String> = e.sources.iter().map(|s| s.as_str().to_owned()).collect();
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} |",
@@ -149,7 +145,7 @@ fn timeline_section(md: &mut String, report: &Report) {
             "| {} | {}{mark} | {} | {} |",
             secs(e.ts_ns),
             escape(e.detail.kind()),
-            format!("{:?}", e.source).to_lowercase(),
+            e.source.as_str(),
             escape(&describe(e))
         );
     }

@@ -137,12 +137,23 @@ async fn connection(
     match route(&head) {
         Route::Health => respond(&mut stream, "200 OK", "ok\n").await,
         Route::Metrics => match metrics {
-            Some(m) => {
+            // Prometheus asks for OpenMetrics; everything else (curl, promtool) gets the
+            // classic text format.
+            Some(m) if wants_openmetrics(&head) => {
                 respond_typed(
                     &mut stream,
                     "200 OK",
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     &m.encode(),
+                )
+                .await
+            }
+            Some(m) => {
+                respond_typed(
+                    &mut stream,
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    &m.encode_classic(),
                 )
                 .await
             }
@@ -177,6 +188,14 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
         head.extend_from_slice(&chunk[..n]);
     }
     Ok((head.len() <= MAX_REQUEST_BYTES).then_some(head))
+}
+
+/// Whether the request's `Accept` header asks for OpenMetrics.
+fn wants_openmetrics(head: &[u8]) -> bool {
+    String::from_utf8_lossy(head).lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("accept:") && l.contains("application/openmetrics-text")
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -271,6 +290,10 @@ mod tests {
         assert_eq!(route(b"GET /metrics HTTP/1.1\r\n\r\n"), Route::Metrics);
         assert_eq!(route(b"GET /nope HTTP/1.1\r\n\r\n"), Route::NotFound);
         assert_eq!(route(b"\x00\xff garbage"), Route::Bad);
+        assert!(wants_openmetrics(b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n"));
+        assert!(!wants_openmetrics(
+            b"GET /metrics HTTP/1.1\r\nAccept: */*\r\n\r\n"
+        ));
     }
 
     #[tokio::test]

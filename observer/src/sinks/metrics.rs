@@ -12,7 +12,7 @@ use std::{
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family, gauge::Gauge, info::Info},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::{Registry, Unit},
 };
 
@@ -172,13 +172,15 @@ impl Metrics {
             start.clone(),
         );
         start.set(start_unix_seconds);
-        registry.register(
-            "build",
-            "Build information",
-            Info::new(BuildLabels {
+        // A gauge named *_info rather than the OpenMetrics `info` type: the classic text
+        // format (promtool, node_exporter's textfile collector) has no such type.
+        let build = Family::<BuildLabels, Gauge>::default();
+        registry.register("build_info", "Build information (always 1)", build.clone());
+        build
+            .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
-            }),
-        );
+            })
+            .set(1);
         let metrics = Self {
             registry,
             events,
@@ -218,7 +220,7 @@ impl Metrics {
                 .get_or_create(&EventLabels {
                     kind: e.detail.kind().to_owned(),
                     severity: severity(e).to_owned(),
-                    source: format!("{:?}", e.source).to_lowercase(),
+                    source: e.source.as_str().to_owned(),
                 })
                 .inc();
             match &e.detail {
@@ -319,17 +321,52 @@ impl Metrics {
         out
     }
 
-    /// Writes the exposition as `dir/kdump-dma-observer.prom`, atomically (temporary file,
-    /// fsync, rename), for node_exporter's textfile collector.
+    /// The exposition in the classic Prometheus text format (what node_exporter's textfile
+    /// collector and `promtool check metrics` read): see [`to_classic_text`].
+    #[must_use]
+    pub fn encode_classic(&self) -> String {
+        to_classic_text(&self.encode())
+    }
+
+    /// Writes the classic-text exposition as `dir/kdump-dma-observer.prom`, atomically
+    /// (temporary file, fsync, rename), for node_exporter's textfile collector.
     pub fn write_textfile(&self, dir: &Path) -> std::io::Result<std::path::PathBuf> {
         let path = dir.join(TEXTFILE_NAME);
         let tmp = dir.join(format!(".{TEXTFILE_NAME}.tmp"));
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(self.encode().as_bytes())?;
+        file.write_all(self.encode_classic().as_bytes())?;
         file.sync_all()?;
         std::fs::rename(&tmp, &path)?;
         Ok(path)
     }
+}
+
+/// OpenMetrics text → the classic Prometheus text format: a counter's `HELP`/`TYPE` name gets
+/// its `_total` suffix (OpenMetrics names the family without it), and the OpenMetrics-only
+/// `# UNIT` and `# EOF` lines are dropped.
+#[must_use]
+pub fn to_classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// The `severity` label: AER severity, `fatal` for other fatal signs, else `info`.
@@ -400,6 +437,7 @@ mod tests {
             "kdump_dma_observer_timeline_lines_written_total 5",
             "kdump_dma_observer_capture_kernel 1",
             "kdump_dma_observer_build_info{version=",
+            "# TYPE kdump_dma_observer_build_info gauge",
             "# EOF",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
