@@ -27,13 +27,14 @@ pub fn run(root: &Path, args: &BuildArgs) -> anyhow::Result<PathBuf> {
         "--bin",
         "kdump-dma-observer",
     ]);
+    let target = target_dir(root)?;
+    // Absolute, so that cargo (run in `root`) and this function agree on it.
+    cargo.env("CARGO_TARGET_DIR", &target);
     let binary = if args.arch == "aarch64" {
         cargo.args(["--target", AARCH64_MUSL]);
-        root.join("target")
-            .join(AARCH64_MUSL)
-            .join("release/kdump-dma-observer")
+        target.join(AARCH64_MUSL).join("release/kdump-dma-observer")
     } else {
-        root.join("target/release/kdump-dma-observer")
+        target.join("release/kdump-dma-observer")
     };
     cmd::run(root, &mut cargo)?;
     let info = elf::inspect(&binary).with_context(|| format!("inspecting {}", binary.display()))?;
@@ -46,4 +47,22 @@ pub fn run(root: &Path, args: &BuildArgs) -> anyhow::Result<PathBuf> {
     }
     eprintln!("built {} ({info})", binary.display());
     Ok(binary)
+}
+
+/// Cargo's target folder: `CARGO_TARGET_DIR` (relative to the current folder, as cargo reads
+/// it) or `<workspace>/target`.
+pub fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                Ok(dir)
+            } else {
+                Ok(std::env::current_dir()
+                    .context("reading the current folder")?
+                    .join(dir))
+            }
+        }
+        None => Ok(root.join("target")),
+    }
 }

@@ -6,6 +6,29 @@ use crate::{
     toolchain::{self, AARCH64_MUSL, BPF_LINKER_VERSION},
 };
 
+#[derive(clap::Args)]
+pub struct SetupArgs {
+    /// Also set up the QEMU lab on this host (Debian 12, root): an apt source for
+    /// bookworm-backports, the arm64 dpkg architecture, qemu-system-arm >= 10, depmod (kmod).
+    #[arg(long)]
+    pub lab: bool,
+}
+
+/// `cargo xtask setup [--lab]`.
+pub fn run_with(root: &Path, args: &SetupArgs) -> anyhow::Result<()> {
+    run(root)?;
+    if args.lab {
+        lab()?;
+    }
+    Ok(())
+}
+
+/// The lab part: host packages for `cargo xtask lab` (see `lab::host`).
+pub fn lab() -> anyhow::Result<()> {
+    crate::lab::host::setup()
+}
+
+/// The build part: toolchains, targets, bpf-linker.
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let stable = toolchain::userspace(root)?;
     let nightly = toolchain::ebpf(root)?;

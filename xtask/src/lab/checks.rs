@@ -1,0 +1,415 @@
+//! What each scenario asserts, on the observer's own output (`status.json`, `timeline.jsonl`)
+//! read as plain JSON: the lab does not depend on the observer crate, so it also catches
+//! changes to the format.
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::scenario::Scenario;
+
+/// The SMMU of QEMU's virt machine, as the kernel names it.
+pub const SMMU: &str = "9050000.smmuv3";
+/// The device that takes the injected AER errors.
+pub const AER_DEVICE: &str = super::qemu::AER_DEVICE_BDF;
+
+/// One assertion and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    /// Whether a failure fails the scenario. Non-blocking checks depend on work in progress
+    /// and are reported on their own, unless `--strict`.
+    pub blocking: bool,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            blocking: true,
+            passed,
+            detail: detail.into(),
+        }
+    }
+
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "blocking": self.blocking,
+            "outcome": if self.passed { "pass" } else { "fail" },
+            "detail": self.detail,
+        })
+    }
+}
+
+/// The observer's output for one boot.
+#[derive(Debug)]
+pub struct Evidence {
+    pub status: Result<Value, String>,
+    pub timeline: Vec<Value>,
+    /// Lines of timeline.jsonl that are not JSON objects, with their numbers.
+    pub bad_lines: Vec<String>,
+    /// Why the timeline could not be read at all.
+    pub timeline_error: Option<String>,
+}
+
+impl Evidence {
+    /// Reads `status.json` and `timeline.jsonl` from `dir`.
+    #[must_use]
+    pub fn load(dir: &Path) -> Self {
+        let status_path = dir.join("status.json");
+        let status = std::fs::read_to_string(&status_path)
+            .map_err(|e| format!("{}: {e}", status_path.display()))
+            .and_then(|t| {
+                serde_json::from_str::<Value>(&t)
+                    .map_err(|e| format!("{}: not JSON: {e}", status_path.display()))
+            });
+        let timeline_path = dir.join("timeline.jsonl");
+        match std::fs::read_to_string(&timeline_path) {
+            Ok(text) => {
+                let mut ev = Self::parse_timeline(&text);
+                ev.status = status;
+                ev
+            }
+            Err(e) => Self {
+                status,
+                timeline: Vec::new(),
+                bad_lines: Vec::new(),
+                timeline_error: Some(format!("{}: {e}", timeline_path.display())),
+            },
+        }
+    }
+
+    fn parse_timeline(text: &str) -> Self {
+        let mut timeline = Vec::new();
+        let mut bad_lines = Vec::new();
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            match serde_json::from_str::<Value>(line) {
+                Ok(v) if v.is_object() => timeline.push(v),
+                _ => bad_lines.push(format!("line {}: {}", n + 1, truncate(line, 120))),
+            }
+        }
+        Self {
+            status: Err("not read".into()),
+            timeline,
+            bad_lines,
+            timeline_error: None,
+        }
+    }
+
+    fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.timeline.iter().filter(move |e| e["kind"] == kind)
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}...", s.chars().take(n).collect::<String>())
+    }
+}
+
+/// Every check of `scenario` on the boot that matters (the capture kernel's for kdump ones).
+#[must_use]
+pub fn run(scenario: Scenario, ev: &Evidence) -> Vec<Check> {
+    let mut checks = common(ev);
+    match scenario {
+        Scenario::Boot => {
+            checks.push(capture_kernel(ev, false));
+            checks.push(smmu_event(ev, "smmu_probe"));
+        }
+        Scenario::Kdump => {
+            checks.push(capture_kernel(ev, true));
+            checks.push(smmu_event(ev, "smmu_reset"));
+            let aer = ev.of_kind("aer").count();
+            checks.push(Check::new(
+                "no aer events (nothing was injected)",
+                aer == 0,
+                format!("{aer} aer event(s)"),
+            ));
+        }
+        Scenario::KdumpAer => {
+            checks.push(capture_kernel(ev, true));
+            checks.push(smmu_event(ev, "smmu_reset"));
+            for severity in ["correctable", "nonfatal", "fatal"] {
+                checks.push(aer(ev, severity));
+            }
+            checks.push(reset_from_boot_trace(ev));
+        }
+        Scenario::ExternalAbort => {
+            checks.push(capture_kernel(ev, true));
+            let n = ev.of_kind("external_abort").count();
+            let first = ev.of_kind("external_abort").next();
+            checks.push(Check::new(
+                "external_abort event",
+                n > 0,
+                first.map_or_else(
+                    || "none in the timeline".to_owned(),
+                    |e| format!("{n} event(s); first: {}", brief(e)),
+                ),
+            ));
+        }
+    }
+    checks
+}
+
+fn common(ev: &Evidence) -> Vec<Check> {
+    let mut checks = vec![match &ev.status {
+        Ok(v) if v.is_object() => Check::new("status.json is a JSON object", true, "ok"),
+        Ok(v) => Check::new(
+            "status.json is a JSON object",
+            false,
+            truncate(&v.to_string(), 80),
+        ),
+        Err(e) => Check::new("status.json is a JSON object", false, e.clone()),
+    }];
+    checks.push(match (&ev.timeline_error, ev.bad_lines.first()) {
+        (Some(e), _) => Check::new("timeline.jsonl is JSON Lines", false, e.clone()),
+        (None, Some(bad)) => Check::new(
+            "timeline.jsonl is JSON Lines",
+            false,
+            format!("{} bad line(s), first {bad}", ev.bad_lines.len()),
+        ),
+        (None, None) => Check::new(
+            "timeline.jsonl is JSON Lines",
+            !ev.timeline.is_empty(),
+            format!("{} events", ev.timeline.len()),
+        ),
+    });
+    let last = ev.timeline.last();
+    checks.push(Check::new(
+        "observer stopped cleanly (observer_stopped last)",
+        last.is_some_and(|e| e["kind"] == "observer_stopped"),
+        last.map_or_else(|| "empty timeline".to_owned(), brief),
+    ));
+    checks
+}
+
+fn capture_kernel(ev: &Evidence, wanted: bool) -> Check {
+    let found = ev.status.as_ref().ok().map(|s| s["capture_kernel"].clone());
+    Check::new(
+        format!("status.json capture_kernel == {wanted}"),
+        found.as_ref().and_then(Value::as_bool) == Some(wanted),
+        found.map_or_else(|| "no status.json".to_owned(), |v| format!("found {v}")),
+    )
+}
+
+fn smmu_event(ev: &Evidence, kind: &str) -> Check {
+    let all: Vec<&Value> = ev.of_kind(kind).collect();
+    let ours = all.iter().find(|e| e["smmu"] == SMMU);
+    Check::new(
+        format!("{kind} event for {SMMU}"),
+        ours.is_some(),
+        match (ours, all.first()) {
+            (Some(e), _) => brief(e),
+            (None, Some(other)) => format!("only for other SMMUs: {}", brief(other)),
+            (None, None) => format!("no {kind} event in the timeline"),
+        },
+    )
+}
+
+fn aer(ev: &Evidence, severity: &str) -> Check {
+    let on_device: Vec<&Value> = ev
+        .of_kind("aer")
+        .filter(|e| e["device"] == AER_DEVICE)
+        .collect();
+    let hit = on_device.iter().find(|e| e["severity"] == severity);
+    let seen: Vec<String> = ev
+        .of_kind("aer")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["device"].as_str().unwrap_or("?"),
+                e["severity"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    Check::new(
+        format!("aer {severity} on {AER_DEVICE}"),
+        hit.is_some(),
+        hit.map_or_else(
+            || format!("aer events seen: [{}]", seen.join(", ")),
+            |e| brief(e),
+        ),
+    )
+}
+
+/// The boot-time trace check: the capture kernel's reset seen by both the boot trace
+/// (`kprobe_event=` records) and kmsg, with its register writes, among them CR0.
+fn reset_from_boot_trace(ev: &Evidence) -> Check {
+    let name = "smmu_reset seen by boot_trace and kmsg, with a CR0 write";
+    let Some(reset) = ev.of_kind("smmu_reset").find(|e| e["smmu"] == SMMU) else {
+        return Check {
+            blocking: false,
+            ..Check::new(name, false, "no smmu_reset event")
+        };
+    };
+    let sources: Vec<&str> = reset["sources"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let writes = reset["writes"].as_array().map_or(&[][..], Vec::as_slice);
+    let cr0: Vec<String> = writes
+        .iter()
+        .filter(|w| w["register"] == "CR0")
+        .map(|w| w["value"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    let both = sources.contains(&"boot_trace") && sources.contains(&"kmsg");
+    Check {
+        blocking: false,
+        ..Check::new(
+            name,
+            both && !cr0.is_empty(),
+            format!(
+                "sources [{}]; {} write(s), CR0 values [{}]",
+                sources.join(", "),
+                writes.len(),
+                cr0.join(", ")
+            ),
+        )
+    }
+}
+
+/// `kind` and the fields that identify an event, for messages.
+fn brief(e: &Value) -> String {
+    let mut e = e.clone();
+    if let Some(map) = e.as_object_mut() {
+        for noisy in ["raw", "probes", "writes"] {
+            map.remove(noisy);
+        }
+    }
+    truncate(&e.to_string(), 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(status: Value, lines: &str) -> Evidence {
+        let mut ev = Evidence::parse_timeline(lines);
+        ev.status = Ok(status);
+        ev
+    }
+
+    fn failed(checks: &[Check]) -> Vec<&str> {
+        checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
+    const STOP: &str = r#"{"ts_ns":9,"kind":"observer_stopped","source":"observer","submitted":1,"dropped":0,"received":1,"undecodable":0}"#;
+
+    #[test]
+    fn boot_passes_with_a_probe_and_fails_without() {
+        let good = format!(
+            "{}\n{}\n",
+            r#"{"ts_ns":1,"source":"kmsg","kind":"smmu_probe","smmu":"9050000.smmuv3","oas_bits":44,"features":"0x88705"}"#,
+            STOP
+        );
+        let checks = run(
+            Scenario::Boot,
+            &evidence(json!({"capture_kernel": false}), &good),
+        );
+        assert_eq!(failed(&checks), Vec::<&str>::new(), "{checks:?}");
+
+        let checks = run(
+            Scenario::Boot,
+            &evidence(
+                json!({"capture_kernel": true}),
+                &format!("not json\n{STOP}\n"),
+            ),
+        );
+        assert_eq!(
+            failed(&checks),
+            [
+                "timeline.jsonl is JSON Lines",
+                "status.json capture_kernel == false",
+                "smmu_probe event for 9050000.smmuv3"
+            ]
+        );
+    }
+
+    #[test]
+    fn kdump_aer_needs_all_three_severities_and_reports_boot_trace_separately() {
+        let lines = [
+            r#"{"ts_ns":1,"source":"kmsg","kind":"smmu_reset","smmu":"9050000.smmuv3"}"#,
+            r#"{"ts_ns":2,"source":"ebpf","kind":"aer","device":"0000:02:00.0","severity":"correctable"}"#,
+            r#"{"ts_ns":3,"source":"ebpf","kind":"aer","device":"0000:02:00.0","severity":"fatal"}"#,
+            r#"{"ts_ns":4,"source":"ebpf","kind":"aer","device":"0000:00:03.0","severity":"nonfatal"}"#,
+            STOP,
+        ]
+        .join("\n");
+        let checks = run(
+            Scenario::KdumpAer,
+            &evidence(json!({"capture_kernel": true}), &lines),
+        );
+        assert_eq!(
+            failed(&checks),
+            [
+                "aer nonfatal on 0000:02:00.0",
+                "smmu_reset seen by boot_trace and kmsg, with a CR0 write"
+            ]
+        );
+        let boot_trace = checks.last().unwrap();
+        assert!(!boot_trace.blocking);
+        assert!(
+            checks
+                .iter()
+                .find(|c| c.name == "aer nonfatal on 0000:02:00.0")
+                .unwrap()
+                .detail
+                .contains("0000:00:03.0 nonfatal")
+        );
+
+        let with_trace = lines.replace(
+            r#""smmu":"9050000.smmuv3"}"#,
+            r#""smmu":"9050000.smmuv3","sources":["boot_trace","kmsg"],"writes":[{"ts_ns":1,"register":"CR0","value":"0x0"},{"ts_ns":2,"register":"CR0","value":"0x9"}]}"#,
+        );
+        let checks = run(
+            Scenario::KdumpAer,
+            &evidence(json!({"capture_kernel": true}), &with_trace),
+        );
+        let boot_trace = checks.last().unwrap();
+        assert!(boot_trace.passed, "{boot_trace:?}");
+        assert!(boot_trace.detail.contains("CR0 values [0x0, 0x9]"));
+    }
+
+    #[test]
+    fn kdump_fails_on_aer_and_on_an_unclean_stop() {
+        let lines = [
+            r#"{"ts_ns":1,"source":"kmsg","kind":"smmu_reset","smmu":"9050000.smmuv3"}"#,
+            r#"{"ts_ns":2,"source":"ebpf","kind":"aer","device":"0000:02:00.0","severity":"fatal"}"#,
+        ]
+        .join("\n");
+        let checks = run(
+            Scenario::Kdump,
+            &evidence(json!({"capture_kernel": true}), &lines),
+        );
+        assert_eq!(
+            failed(&checks),
+            [
+                "observer stopped cleanly (observer_stopped last)",
+                "no aer events (nothing was injected)"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_files_fail_with_their_paths() {
+        let dir = std::env::temp_dir().join(format!("xtask-checks-{}", std::process::id()));
+        let ev = Evidence::load(&dir);
+        let checks = run(Scenario::ExternalAbort, &ev);
+        assert!(checks[0].detail.contains("status.json"), "{checks:?}");
+        assert!(checks[1].detail.contains("timeline.jsonl"), "{checks:?}");
+        assert!(checks.iter().all(|c| !c.passed));
+    }
+}

@@ -1,0 +1,370 @@
+//! The serial console: followed as QEMU writes it, and matched line by line against the phases
+//! a scenario expects (the guest's `LAB: ` markers, kernel boots, panics).
+use std::{
+    collections::VecDeque,
+    io::{Read as _, Seek as _, SeekFrom},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+
+/// What a console line means to the lab.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// `LAB: <text>` from the guest's /init.
+    Marker(String),
+    /// `Booting Linux on physical CPU ...`: a kernel started.
+    KernelBoot,
+    /// `Kernel panic - not syncing: <message>`.
+    KernelPanic(String),
+}
+
+/// Reads a console line. Everything counts only at the start of the message (after the
+/// `[    1.234567] ` stamp, if any: the guest writes its markers to /dev/kmsg), so the same
+/// words inside other text (e.g. the observer's mirrored JSON records) do not.
+#[must_use]
+pub fn classify(line: &str) -> Option<Signal> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let message = strip_timestamp(line);
+    if let Some(text) = message.strip_prefix("LAB: ") {
+        return Some(Signal::Marker(text.trim().to_owned()));
+    }
+    if message.starts_with("Booting Linux on physical CPU") {
+        return Some(Signal::KernelBoot);
+    }
+    message
+        .strip_prefix("Kernel panic - not syncing:")
+        .map(|m| Signal::KernelPanic(m.trim().to_owned()))
+}
+
+fn strip_timestamp(line: &str) -> &str {
+    line.strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+        .filter(|(stamp, _)| stamp.trim().chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .map_or(line, |(_, message)| message)
+}
+
+/// What a phase waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// The n-th `Booting Linux` (1 = the first kernel, 2 = the capture kernel).
+    Boot(u32),
+    /// A `LAB: ` marker whose text starts with this (e.g. `READY capture`).
+    Marker(&'static str),
+    /// A `Kernel panic - not syncing: ` line whose message starts with this. The kernel prints
+    /// it synchronously, while the guest's own last words before a crash can be lost in the
+    /// serial driver's buffer.
+    Panic(&'static str),
+}
+
+/// One step of a scenario, as seen on the console.
+#[derive(Clone, Debug)]
+pub struct Phase {
+    /// What it means, for progress lines: "first kernel reaches /init".
+    pub name: &'static str,
+    /// The failure message when it does not happen: "first kernel did not reach /init".
+    pub missed: &'static str,
+    pub wait: Wait,
+    /// Deadline, counted from the previous phase.
+    pub within: Duration,
+}
+
+/// Matches console lines against a scenario's phases, in order, and notices what must not
+/// happen: `LAB: FAIL`, more kernel panics or boots than the scenario causes (a panic loop).
+#[derive(Debug)]
+pub struct Watch {
+    phases: Vec<Phase>,
+    next: usize,
+    boots: u32,
+    panics: u32,
+    max_panics: u32,
+    max_boots: u32,
+    tail: VecDeque<String>,
+}
+
+/// Lines kept for failure messages.
+const TAIL: usize = 15;
+
+impl Watch {
+    /// `max_panics`: the panics the scenario causes itself (1 for kdump: the sysrq crash).
+    #[must_use]
+    pub fn new(phases: Vec<Phase>, max_panics: u32) -> Self {
+        let max_boots = phases
+            .iter()
+            .filter_map(|p| match p.wait {
+                Wait::Boot(n) => Some(n),
+                Wait::Marker(_) | Wait::Panic(_) => None,
+            })
+            .max()
+            .unwrap_or(1);
+        Self {
+            phases,
+            next: 0,
+            boots: 0,
+            panics: 0,
+            max_panics,
+            max_boots,
+            tail: VecDeque::new(),
+        }
+    }
+
+    /// Feeds one line; `Ok(Some(i))` when it completes phase `i`, `Err` with the reason when
+    /// the run has failed.
+    pub fn feed(&mut self, line: &str) -> Result<Option<usize>, String> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        if self.tail.len() == TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.to_owned());
+        let Some(signal) = classify(line) else {
+            return Ok(None);
+        };
+        match &signal {
+            Signal::Marker(text) if text.starts_with("FAIL") => {
+                return Err(format!(
+                    "the guest reported a failure: {}",
+                    text.trim_start_matches("FAIL").trim()
+                ));
+            }
+            Signal::KernelBoot => {
+                self.boots += 1;
+                if self.boots > self.max_boots {
+                    return Err(format!(
+                        "kernel boot #{} but the scenario expects {} (a reboot or panic loop)",
+                        self.boots, self.max_boots
+                    ));
+                }
+            }
+            Signal::KernelPanic(message) => {
+                self.panics += 1;
+                if self.panics > self.max_panics {
+                    return Err(format!(
+                        "unexpected kernel panic #{} (the scenario expects {}): {message}",
+                        self.panics, self.max_panics
+                    ));
+                }
+            }
+            Signal::Marker(_) => {}
+        }
+        let Some(phase) = self.phases.get(self.next) else {
+            return Ok(None);
+        };
+        let reached = match (&phase.wait, &signal) {
+            (Wait::Boot(n), Signal::KernelBoot) => self.boots >= *n,
+            (Wait::Marker(prefix), Signal::Marker(text))
+            | (Wait::Panic(prefix), Signal::KernelPanic(text)) => text.starts_with(prefix),
+            _ => false,
+        };
+        if reached {
+            self.next += 1;
+            return Ok(Some(self.next - 1));
+        }
+        Ok(None)
+    }
+
+    /// The phase being waited for, if any is left.
+    #[must_use]
+    pub fn current(&self) -> Option<&Phase> {
+        self.phases.get(self.next)
+    }
+
+    #[must_use]
+    pub fn phases(&self) -> &[Phase] {
+        &self.phases
+    }
+
+    /// The last console lines, for failure messages.
+    #[must_use]
+    pub fn tail(&self) -> String {
+        if self.tail.is_empty() {
+            return "    (nothing on the console)".to_owned();
+        }
+        self.tail
+            .iter()
+            .map(|l| format!("    | {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Follows a file another process appends to, handing out complete lines.
+pub struct Follower {
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Follower {
+    #[must_use]
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    /// The complete lines written since the last call (none while the file does not exist).
+    pub fn poll(&mut self) -> anyhow::Result<Vec<String>> {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return Ok(Vec::new());
+        };
+        file.seek(SeekFrom::Start(self.offset))
+            .with_context(|| format!("seeking in {}", self.path.display()))?;
+        let mut fresh = Vec::new();
+        let n = file
+            .read_to_end(&mut fresh)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        self.offset += n as u64;
+        self.partial.extend_from_slice(&fresh);
+        let mut lines = Vec::new();
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            lines.push(String::from_utf8_lossy(&line).trim_end().to_owned());
+        }
+        Ok(lines)
+    }
+
+    /// Whatever is left without a newline (QEMU died mid-line).
+    pub fn rest(&mut self) -> Option<String> {
+        (!self.partial.is_empty()).then(|| {
+            let text = String::from_utf8_lossy(&self.partial).trim_end().to_owned();
+            self.partial.clear();
+            text
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn kdump_phases() -> Vec<Phase> {
+        let p = |name, wait| Phase {
+            name,
+            missed: name,
+            wait,
+            within: Duration::from_mins(1),
+        };
+        vec![
+            p("first kernel boots", Wait::Boot(1)),
+            p("first /init", Wait::Marker("INIT first")),
+            p("crash", Wait::Panic("sysrq triggered crash")),
+            p("capture kernel boots", Wait::Boot(2)),
+            p("capture ready", Wait::Marker("READY capture")),
+            p("done", Wait::Marker("DONE")),
+        ]
+    }
+
+    #[test]
+    fn classifies_console_lines() {
+        assert_eq!(
+            classify("[    0.000000] Booting Linux on physical CPU 0x0000000001 [0x000f0510]\r"),
+            Some(Signal::KernelBoot)
+        );
+        assert_eq!(
+            classify("[    6.368629] Kernel panic - not syncing: sysrq triggered crash"),
+            Some(Signal::KernelPanic("sysrq triggered crash".into()))
+        );
+        assert_eq!(
+            classify("LAB: READY capture uptime=3.1"),
+            Some(Signal::Marker("READY capture uptime=3.1".into()))
+        );
+        assert_eq!(
+            classify("[    5.612345] LAB: READY capture uptime=5.61\r"),
+            Some(Signal::Marker("READY capture uptime=5.61".into()))
+        );
+        assert_eq!(
+            classify("[    5.6] kdump-dma-observer: v1 {\"x\":\"LAB: DONE\"}"),
+            None
+        );
+        // The same words inside another message are not a panic.
+        assert_eq!(
+            classify(r#"[ 9.1] kdump-dma-observer: v1 {"raw":"Kernel panic - not syncing: x"}"#),
+            None
+        );
+        assert_eq!(
+            classify("[    1.1] arm-smmu-v3 9050000.smmuv3: ias 44-bit"),
+            None
+        );
+    }
+
+    #[test]
+    fn walks_a_kdump_console_in_order() {
+        let mut w = Watch::new(kdump_phases(), 1);
+        let log = "[    0.000000] Booting Linux on physical CPU 0x0\n\
+            LAB: INIT first scenario=kdump\n\
+            LAB: READY first\n\
+            LAB: CRASHING uptime=6.3\n\
+            [    6.368629] Kernel panic - not syncing: sysrq triggered crash\n\
+            [    0.000000] Booting Linux on physical CPU 0x1\n\
+            LAB: INIT capture\n\
+            LAB: READY capture\n\
+            LAB: DONE uptime=9\n";
+        let reached: Vec<usize> = log.lines().filter_map(|l| w.feed(l).unwrap()).collect();
+        assert_eq!(reached, [0, 1, 2, 3, 4, 5]);
+        assert!(w.current().is_none());
+        // The guest's CRASHING line can be lost in the serial driver's buffer at the crash; the
+        // kernel's panic line completes the phase all the same.
+        let mut w = Watch::new(kdump_phases(), 1);
+        let without_marker = log.replace("LAB: CRASHING uptime=6.3\n", "");
+        assert!(!without_marker.contains("CRASHING"));
+        let reached = without_marker
+            .lines()
+            .filter_map(|l| w.feed(l).unwrap())
+            .count();
+        assert_eq!(reached, 6);
+    }
+
+    #[test]
+    fn out_of_order_markers_do_not_complete_a_phase() {
+        let mut w = Watch::new(kdump_phases(), 1);
+        assert_eq!(w.feed("LAB: DONE").unwrap(), None);
+        assert_eq!(w.current().unwrap().name, "first kernel boots");
+    }
+
+    #[test]
+    fn stops_on_guest_failures_panic_loops_and_extra_panics() {
+        let mut w = Watch::new(kdump_phases(), 1);
+        let err = w
+            .feed("LAB: FAIL the observer wrote no /lab/first/status.json within 60 s")
+            .unwrap_err();
+        assert!(err.contains("no /lab/first/status.json"), "{err}");
+
+        let mut w = Watch::new(kdump_phases(), 1);
+        for _ in 0..2 {
+            w.feed("[    0.000000] Booting Linux on physical CPU 0x0")
+                .unwrap();
+        }
+        let err = w
+            .feed("[    0.000000] Booting Linux on physical CPU 0x0")
+            .unwrap_err();
+        assert!(err.contains("boot #3"), "{err}");
+
+        let mut w = Watch::new(kdump_phases(), 1);
+        w.feed("[ 6.3] Kernel panic - not syncing: sysrq triggered crash")
+            .unwrap();
+        let err = w
+            .feed("[ 2.0] Kernel panic - not syncing: VFS: Unable to mount root fs")
+            .unwrap_err();
+        assert!(err.contains("Unable to mount root fs"), "{err}");
+        assert!(w.tail().contains("sysrq triggered crash"));
+    }
+
+    #[test]
+    fn follower_hands_out_complete_lines_only() {
+        let path = std::env::temp_dir().join(format!("xtask-console-{}", std::process::id()));
+        let mut f = Follower::new(&path);
+        assert!(f.poll().unwrap().is_empty(), "no file yet");
+        let mut file = std::fs::File::create(&path).unwrap();
+        file.write_all(b"one\r\ntw").unwrap();
+        assert_eq!(f.poll().unwrap(), ["one"]);
+        file.write_all(b"o\nthree").unwrap();
+        assert_eq!(f.poll().unwrap(), ["two"]);
+        assert_eq!(f.rest().as_deref(), Some("three"));
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,378 @@
+//! `cargo xtask lab`: boots a real Debian arm64 kernel under QEMU (TCG) with an emulated
+//! SMMUv3, crashes it into a kdump capture kernel that resets the SMMU, injects `PCIe` AER errors
+//! over QMP, runs the static aarch64 observer in both kernels and checks what it recorded.
+//!
+//! | file | what |
+//! |---|---|
+//! | `host.rs` | host packages: bookworm-backports source, arm64 architecture, QEMU >= 10, depmod |
+//! | `packages.rs` | guest `.deb`s: `apt-get download` into a cache, `dpkg-deb -x` |
+//! | `kernel.rs` | `--kernel`: which package, unpacked, depmod, `modules.dep` |
+//! | `userland.rs` | busybox-static, kexec-tools and its libraries |
+//! | `needed.rs` | `DT_NEEDED` / `PT_INTERP` of ELF files, resolved recursively |
+//! | `cpio.rs` | `newc` cpio writer |
+//! | `initramfs.rs` | what goes into the guest's initramfs |
+//! | `qemu.rs` | the machine's command line; the process, killed on drop |
+//! | `qmp.rs` | QMP client: handshake, HMP commands (AER injection), quit |
+//! | `console.rs` | following the serial console; phases, panics, `LAB:` markers |
+//! | `scenario.rs` | one scenario run: phases, injection, artifacts, result.json |
+//! | `checks.rs` | assertions on the observer's status.json and timeline.jsonl |
+//! | `../../lab/init.sh` | the guest's /init (busybox sh) |
+pub mod checks;
+pub mod console;
+pub mod cpio;
+pub mod host;
+pub mod initramfs;
+pub mod kernel;
+pub mod needed;
+pub mod packages;
+pub mod qemu;
+pub mod qmp;
+pub mod scenario;
+pub mod userland;
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::{build, elf, setup};
+use kernel::KernelChoice;
+use scenario::{Outcome, Scenario};
+
+/// Why kdump scenarios are refused on 6.1 (qemu-lab.md §6).
+pub const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture kernel boots and \
+     resets the SMMU, but its /proc/vmcore is broken in this setup: a bogus size \
+     (18446668904714547200) and an ELF header vmcore-dmesg rejects (`No program header \
+     covering vaddr ...`), with or without nokaslr; kexec-tools 2.0.25 and 6.1 most likely \
+     disagree on the arm64 linear-map layout. Use --kernel 6.12 for kdump.";
+
+/// The scenario argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// Boot, start the observer, stop it: the SMMU probe must be in the timeline (from the
+    /// kernel log backlog) and status.json must say `capture_kernel: false`.
+    Boot,
+    /// Crash with sysrq into a kdump capture kernel (kexec -p); its SMMU reset must be in the
+    /// capture kernel's timeline, with no AER errors.
+    Kdump,
+    /// As kdump, then inject correctable, non-fatal (`POISON_TLP`) and fatal (`MALF_TLP`) AER
+    /// errors into the NIC (0000:02:00.0) over QMP: all three must be in the timeline.
+    KdumpAer,
+    /// As kdump, then read unassigned physical memory (devmem 0x09100000): an
+    /// `external_abort` event must be in the timeline.
+    ExternalAbort,
+    /// What CI runs: boot, kdump, kdump-aer and external-abort on 6.12, and boot on 6.1.
+    All,
+}
+
+/// QEMU arm64 lab: kdump with a real SMMUv3 reset, AER injection, checks on the observer's output
+///
+/// Boots a Debian arm64 kernel under QEMU (TCG) on a virt machine with an emulated SMMUv3,
+/// runs kdump-dma-observer in it, crashes it with sysrq into a kdump capture kernel (which
+/// finds the SMMU enabled and resets it), runs the observer there too, injects PCI Express AER errors
+/// into the guest's NIC over QMP, and checks the observer's status.json and timeline.jsonl.
+///
+/// Every run first installs what the host lacks (as `cargo xtask setup --lab`: an apt source
+/// for bookworm-backports, the arm64 architecture, qemu-system-arm 10, kmod; needs root once),
+/// rebuilds the static aarch64 observer, fetches the guest packages with `apt-get download`
+/// into ~/.cache/kdump-dma-observer/lab (or `$XDG_CACHE_HOME`), and builds the initramfs.
+///
+/// Each scenario leaves in target/lab/<scenario>/ (target/lab/<scenario>-<kernel> for a kernel
+/// other than 6.12): console.log (the serial console of both kernels), timeline.jsonl,
+/// status.json, observer.stderr and dmesg.txt of the boot that matters (the capture kernel's
+/// for kdump scenarios; the first kernel's are under first/), qemu.log, and result.json (every
+/// check with its outcome, phase timings, the QEMU command line).
+///
+/// The harness follows the serial console: the guest's /init prints `LAB: INIT`, `READY`,
+/// `CRASHING`, `DONE` (or `FAIL <why>`), and every phase has a deadline. A missed deadline, a
+/// guest FAIL, an unexpected kernel panic or reboot, or QEMU exiting ends the scenario at once
+/// (QEMU is always killed); result.json and the last console lines say which.
+///
+/// Examples:
+///   cargo xtask lab boot
+///   cargo xtask lab kdump-aer
+///   cargo xtask lab boot --kernel 6.1
+///   cargo xtask lab kdump --kernel ~/linux-image-6.18.0-custom_arm64.deb
+///   cargo xtask lab all
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct LabArgs {
+    /// The scenario to run.
+    #[arg(value_enum)]
+    pub scenario: Which,
+    /// Guest kernel: 6.12 (bookworm-backports' linux-image-arm64), 6.1 (bookworm's), or the
+    /// path of a linux-image-*.deb for arm64. Not with `all`, which runs its own list.
+    #[arg(long, value_name = "6.12|6.1|DEB")]
+    pub kernel: Option<String>,
+    /// Run kdump scenarios on 6.1 anyway (refused by default: its vmcore is broken here; the
+    /// result records that known issue).
+    #[arg(long)]
+    pub force: bool,
+    /// Fail scenarios on non-blocking checks too (the boot-trace check of kdump-aer).
+    #[arg(long)]
+    pub strict: bool,
+    /// Use this static aarch64 observer binary instead of building one.
+    #[arg(long, value_name = "PATH")]
+    pub observer: Option<PathBuf>,
+    /// Multiply every deadline by this (for a slower or busier machine).
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    pub deadline_scale: f64,
+}
+
+/// The scenarios to run, each with its kernel.
+fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
+    let one = |s| -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
+        let kernel = match &args.kernel {
+            Some(k) => KernelChoice::parse(k)?,
+            None => KernelChoice::Backports612,
+        };
+        Ok(vec![(s, kernel)])
+    };
+    let plan = match args.scenario {
+        Which::Boot => one(Scenario::Boot)?,
+        Which::Kdump => one(Scenario::Kdump)?,
+        Which::KdumpAer => one(Scenario::KdumpAer)?,
+        Which::ExternalAbort => one(Scenario::ExternalAbort)?,
+        Which::All => {
+            ensure!(
+                args.kernel.is_none(),
+                "`lab all` runs a fixed list (6.12: boot, kdump, kdump-aer, external-abort; 6.1: boot); drop --kernel or name one scenario"
+            );
+            let mut plan: Vec<_> = Scenario::ALL
+                .iter()
+                .map(|&s| (s, KernelChoice::Backports612))
+                .collect();
+            plan.push((Scenario::Boot, KernelChoice::Bookworm61));
+            plan
+        }
+    };
+    for (scenario, kernel) in &plan {
+        if kernel.is_61() && scenario.is_kdump() && !args.force {
+            bail!(
+                "refusing `{}` on 6.1: {VMCORE_61} (--force runs it anyway and records this in result.json)",
+                scenario.name()
+            );
+        }
+    }
+    Ok(plan)
+}
+
+/// `cargo xtask lab`: fails when a scenario fails.
+pub fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
+    let outcomes = run(root, args)?;
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    if failed > 0 {
+        bail!(
+            "lab: {failed} of {} scenario(s) failed; each has a result.json with the reason",
+            outcomes.len()
+        );
+    }
+    Ok(())
+}
+
+/// Runs the scenarios `args` names and prints the summary table; returns every outcome, passed
+/// or not (`Err` is for the harness itself: setup, build, packages).
+pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
+    ensure!(
+        args.deadline_scale > 0.0 && args.deadline_scale.is_finite(),
+        "--deadline-scale must be a positive number"
+    );
+    let plan = plan(args)?;
+    let started = Instant::now();
+    setup::lab()?;
+
+    let observer = match &args.observer {
+        Some(path) => path.clone(),
+        None => build::run(
+            root,
+            &build::BuildArgs {
+                arch: "aarch64".into(),
+            },
+        )?,
+    };
+    let info =
+        elf::inspect(&observer).with_context(|| format!("inspecting {}", observer.display()))?;
+    ensure!(
+        info.machine == elf::Machine::Aarch64 && info.is_static,
+        "{} is {info}; the guest needs a static aarch64 executable (`cargo xtask build --arch aarch64`)",
+        observer.display()
+    );
+
+    let cache = packages::cache_dir()?;
+    eprintln!("lab: guest packages cached in {}", cache.display());
+    let mut apt = packages::Apt::open(&cache);
+    let userland = userland::prepare(&cache, &mut apt)?;
+    eprintln!(
+        "lab: guest userland from {} packages ({}); kexec needs {} libraries",
+        userland.packages.len(),
+        userland.packages[..2.min(userland.packages.len())].join(", "),
+        userland.libraries.libraries.len()
+    );
+    let lab_dir = build::target_dir(root)?.join("lab");
+
+    // One kernel tree and one pair of images per kernel in the plan.
+    let mut kernels: BTreeMap<String, (kernel::Kernel, initramfs::Initrds)> = BTreeMap::new();
+    for (_, choice) in &plan {
+        let key = choice.to_string();
+        if kernels.contains_key(&key) {
+            continue;
+        }
+        let k = kernel::prepare(&cache, &mut apt, choice)?;
+        eprintln!("lab: kernel {choice}: {} ({})", k.release, k.deb);
+        let with_kdump = plan.iter().any(|(s, c)| c == choice && s.is_kdump());
+        let initrds = initramfs::build(
+            &lab_dir.join("initrd").join(&k.release),
+            &k,
+            &userland,
+            &observer,
+            with_kdump,
+        )?;
+        kernels.insert(key, (k, initrds));
+    }
+    apt.save()?;
+    let prepared = started.elapsed();
+
+    let mut outcomes = Vec::new();
+    for (scenario, choice) in &plan {
+        let (kernel, initrds) = &kernels[&choice.to_string()];
+        let dir_name = match choice {
+            KernelChoice::Backports612 => scenario.name().to_owned(),
+            _ => format!("{}-{}", scenario.name(), kernel.label()),
+        };
+        let known_issues = if kernel.is_debian_61() && scenario.is_kdump() {
+            ensure!(
+                args.force,
+                "refusing `{}` on {} (Debian's 6.1): {VMCORE_61} (--force runs it anyway)",
+                scenario.name(),
+                kernel.release
+            );
+            vec![format!("--force: {VMCORE_61}")]
+        } else {
+            Vec::new()
+        };
+        outcomes.push(scenario::run(&scenario::Spec {
+            scenario: *scenario,
+            kernel,
+            initrds,
+            dir: lab_dir.join(dir_name),
+            deadline_scale: args.deadline_scale,
+            strict: args.strict,
+            known_issues,
+        })?);
+    }
+    eprintln!("{}", summary(&outcomes, prepared, started.elapsed()));
+    Ok(outcomes)
+}
+
+/// The closing table.
+#[must_use]
+pub fn summary(
+    outcomes: &[Outcome],
+    prepared: std::time::Duration,
+    total: std::time::Duration,
+) -> String {
+    let kw = outcomes
+        .iter()
+        .map(|o| o.kernel.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let mut out = String::from("\nlab summary\n");
+    let _ = writeln!(
+        out,
+        "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:>8}  artifacts",
+        "scenario", "kernel", "result", "checks", "boot-trace", "wall"
+    );
+    for o in outcomes {
+        let (passed, total) = o.blocking_counts();
+        let extra = o.non_blocking();
+        let extra = if extra.is_empty() {
+            "-"
+        } else if extra.iter().all(|c| c.passed) {
+            "pass"
+        } else {
+            "fail"
+        };
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:>6.1} s  {}",
+            o.scenario.name(),
+            o.kernel,
+            if o.passed { "pass" } else { "FAIL" },
+            format!("{passed}/{total}"),
+            extra,
+            o.wall.as_secs_f64(),
+            o.dir.display()
+        );
+    }
+    let _ = write!(
+        out,
+        "  preparation {:.1} s, total {:.1} s",
+        prepared.as_secs_f64(),
+        total.as_secs_f64()
+    );
+    out
+}
+
+/// `lab: 5 of 5 scenarios passed ...`: the one line `ci` closes the lab with.
+#[must_use]
+pub fn one_line(outcomes: &[Outcome], total: std::time::Duration) -> String {
+    let passed = outcomes.iter().filter(|o| o.passed).count();
+    let extra: Vec<&checks::Check> = outcomes.iter().flat_map(Outcome::non_blocking).collect();
+    format!(
+        "lab: {passed} of {} scenarios passed in {:.0} s (non-blocking checks: {} of {} passed)",
+        outcomes.len(),
+        total.as_secs_f64(),
+        extra.iter().filter(|c| c.passed).count(),
+        extra.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(scenario: Which, kernel: Option<&str>, force: bool) -> LabArgs {
+        LabArgs {
+            scenario,
+            kernel: kernel.map(str::to_owned),
+            force,
+            strict: false,
+            observer: None,
+            deadline_scale: 1.0,
+        }
+    }
+
+    #[test]
+    fn all_is_the_ci_matrix() {
+        let p = plan(&args(Which::All, None, false)).unwrap();
+        let names: Vec<String> = p.iter().map(|(s, k)| format!("{} {k}", s.name())).collect();
+        assert_eq!(
+            names,
+            [
+                "boot 6.12",
+                "kdump 6.12",
+                "kdump-aer 6.12",
+                "external-abort 6.12",
+                "boot 6.1"
+            ]
+        );
+        assert!(plan(&args(Which::All, Some("6.1"), false)).is_err());
+    }
+
+    #[test]
+    fn kdump_on_61_is_refused_with_the_reason_unless_forced() {
+        let err = plan(&args(Which::Kdump, Some("6.1"), false))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vmcore is broken"), "{err}");
+        assert!(err.contains("--force"), "{err}");
+        assert!(plan(&args(Which::Kdump, Some("6.1"), true)).is_ok());
+        assert!(plan(&args(Which::Boot, Some("6.1"), false)).is_ok());
+        assert!(plan(&args(Which::Boot, Some("5.10"), false)).is_err());
+    }
+}

@@ -1,0 +1,236 @@
+//! The QEMU command line of the lab machine, and the running process, which is always killed
+//! when the harness gives up on it (`Drop`).
+//!
+//! Results come back through a 9p share (virtio-9p, `security_model=none`) rather than a disk
+//! image: the guest writes plain files that the host reads as they are, with no file system to
+//! create or parse on the host; 9p writes go straight through to the host (no guest page
+//! cache), so whatever the first kernel wrote before it was crashed on purpose is there
+//! already; and both kernels mount the same share, each under its own folder. The 9p device
+//! sits behind its own root port (0000:01:00.0), which puts the virtio-net NIC that takes the
+//! AER errors at 0000:02:00.0, behind root port 0000:00:03.0.
+use std::{
+    fs::File,
+    os::unix::process::CommandExt as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+
+use super::host::QEMU;
+
+/// The guest NIC's QEMU id: the target of `pcie_aer_inject_error`.
+pub const AER_DEVICE_ID: &str = "vnet1";
+/// Its PCI address in the guest.
+pub const AER_DEVICE_BDF: &str = "0000:02:00.0";
+/// The 9p share's mount tag.
+pub const SHARE_TAG: &str = "lab";
+
+/// What one boot of the lab machine needs.
+pub struct Machine<'a> {
+    pub image: &'a Path,
+    pub initrd: &'a Path,
+    /// Appended after the lab's fixed kernel parameters.
+    pub append: &'a str,
+    pub console: &'a Path,
+    pub qmp_socket: &'a Path,
+    /// Host folder the guest sees as 9p tag `lab`.
+    pub share: &'a Path,
+}
+
+/// The kernel parameters every first kernel gets.
+pub const BASE_APPEND: &str = "console=ttyAMA0 panic=-1 loglevel=7 crashkernel=256M";
+
+/// The full `qemu-system-aarch64` argument list.
+#[must_use]
+pub fn args(m: &Machine<'_>) -> Vec<String> {
+    let mut a: Vec<String> = [
+        // SMMUv3 in front of the PCIe root complex; no DT kaslr-seed so that `nokaslr` and
+        // `kexec -p` agree (kexec-tools refuses a non-zero seed).
+        "-machine",
+        "virt,iommu=smmuv3,gic-version=3,dtb-kaslr-seed=off",
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max,pauth-impdef=on",
+        "-smp",
+        "2",
+        "-m",
+        "2G",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ]
+    .map(str::to_owned)
+    .into();
+    a.extend(["-kernel".into(), m.image.display().to_string()]);
+    a.extend(["-initrd".into(), m.initrd.display().to_string()]);
+    a.extend(["-append".into(), format!("{BASE_APPEND} {}", m.append)]);
+    a.extend(["-serial".into(), format!("file:{}", m.console.display())]);
+    a.extend([
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", m.qmp_socket.display()),
+    ]);
+    a.extend([
+        "-device".into(),
+        "pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x2".into(),
+        "-fsdev".into(),
+        format!(
+            "local,id=labfs,path={},security_model=none",
+            m.share.display()
+        ),
+        "-device".into(),
+        format!("virtio-9p-pci,bus=rp1,fsdev=labfs,mount_tag={SHARE_TAG},disable-legacy=on"),
+        "-device".into(),
+        "pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x3".into(),
+        "-device".into(),
+        // romfile=: no iPXE option ROM (not needed for -kernel boot, and not installed).
+        format!(
+            "virtio-net-pci,bus=rp2,id={AER_DEVICE_ID},aer=on,netdev=n2,disable-legacy=on,romfile="
+        ),
+        "-netdev".into(),
+        "user,id=n2".into(),
+    ]);
+    a
+}
+
+/// A running QEMU. Dropping it kills the process.
+pub struct Qemu {
+    child: Child,
+    pub command_line: String,
+}
+
+impl Qemu {
+    /// Starts QEMU with its own stdout and stderr going to `log`.
+    pub fn spawn(m: &Machine<'_>, log: &Path) -> anyhow::Result<Self> {
+        let args = args(m);
+        let command_line = std::iter::once(QEMU.to_owned())
+            .chain(args.iter().map(|a| {
+                if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                }
+            }))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out
+            .try_clone()
+            .with_context(|| format!("opening {}", log.display()))?;
+        let mut command = Command::new(QEMU);
+        command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        // SAFETY: prctl is async-signal-safe; this runs in the child between fork and exec.
+        // If the harness dies without running `Drop` (SIGKILL, SIGTERM), the kernel kills QEMU.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {QEMU}: run `cargo xtask setup --lab`"))?;
+        Ok(Self {
+            child,
+            command_line,
+        })
+    }
+
+    /// The exit status if QEMU has exited.
+    pub fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        self.child.try_wait().context("checking on QEMU")
+    }
+
+    /// Waits up to `timeout` for QEMU to exit by itself, then kills it; returns how it ended.
+    pub fn finish(&mut self, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exited()? {
+                return Ok(format!("exited ({status})"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        Ok(format!(
+            "killed after not exiting within {} s",
+            timeout.as_secs()
+        ))
+    }
+
+    fn kill(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A unix socket path for QMP: in `dir` when short enough for `sun_path` (108 bytes), else in
+/// the temporary folder.
+#[must_use]
+pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
+    let preferred = dir.join(format!("{name}.qmp"));
+    if preferred.as_os_str().len() < 100 {
+        preferred
+    } else {
+        std::env::temp_dir().join(format!("kdo-lab-{}-{name}.qmp", std::process::id()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_has_the_lab_machine() {
+        let a = args(&Machine {
+            image: Path::new("/k/Image"),
+            initrd: Path::new("/i.cpio"),
+            append: "lab=kdump",
+            console: Path::new("/t/console.log"),
+            qmp_socket: Path::new("/t/q.qmp"),
+            share: Path::new("/t/share"),
+        })
+        .join(" ");
+        for wanted in [
+            "-machine virt,iommu=smmuv3,gic-version=3,dtb-kaslr-seed=off -accel tcg -cpu max,pauth-impdef=on -smp 2 -m 2G -display none",
+            "-no-reboot",
+            "-kernel /k/Image -initrd /i.cpio",
+            "-append console=ttyAMA0 panic=-1 loglevel=7 crashkernel=256M lab=kdump",
+            "-serial file:/t/console.log",
+            "-qmp unix:/t/q.qmp,server=on,wait=off",
+            "-device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x3 -device virtio-net-pci,bus=rp2,id=vnet1,aer=on,netdev=n2,disable-legacy=on,romfile= -netdev user,id=n2",
+            "path=/t/share,security_model=none",
+            "mount_tag=lab",
+        ] {
+            assert!(a.contains(wanted), "missing {wanted:?} in {a}");
+        }
+    }
+
+    #[test]
+    fn long_socket_paths_move_to_the_temporary_folder() {
+        assert_eq!(
+            socket_path(Path::new("/t"), "boot"),
+            Path::new("/t/boot.qmp")
+        );
+        let long = Path::new("/x").join("y".repeat(120));
+        assert!(socket_path(&long, "boot").starts_with(std::env::temp_dir()));
+    }
+}
