@@ -40,15 +40,16 @@ impl KernelView {
         };
         let kprobes_supported = Path::new("/sys/bus/event_source/devices/kprobe").exists()
             || tracefs.as_ref().is_some_and(Tracefs::has_kprobe_events);
-        let wanted = super::catalog::wanted_symbols();
-        let kallsyms =
-            match Kallsyms::load_only(Path::new(crate::kernel::kallsyms::KALLSYMS), &wanted) {
-                Ok(k) => Some(k),
-                Err(e) => {
-                    tracing::warn!("{e}; kprobes are disabled");
-                    None
-                }
-            };
+        // kallsyms is only needed to place kprobes; reading it costs tens of milliseconds on a
+        // distro kernel (the kernel formats it page by page), so skip it when there are none.
+        let kallsyms = kprobes_supported
+            .then(|| {
+                let wanted = super::catalog::wanted_symbols();
+                Kallsyms::load_only(Path::new(crate::kernel::kallsyms::KALLSYMS), &wanted)
+                    .inspect_err(|e| tracing::warn!("{e}; kprobes are disabled"))
+                    .ok()
+            })
+            .flatten();
         Self {
             tracefs,
             tracefs_error,
@@ -97,7 +98,11 @@ pub fn load_and_attach(
     }
     let layouts = Layouts::read(kernel);
     let tgid = options.self_test_tgid.unwrap_or(0);
+    // No kernel BTF: the programs read every kernel-version-dependent offset from globals, so
+    // there is nothing to relocate, and parsing /sys/kernel/btf/vmlinux would cost ~20 MiB of
+    // memory and tens of milliseconds at start — both scarce in a capture kernel.
     let mut ebpf = EbpfLoader::new()
+        .btf(None)
         .map_max_entries(names::EVENTS_MAP, ring)
         .override_global(names::SELFTEST_TGID, &tgid, true)
         .override_global(names::AER_LAYOUT, &layouts.aer, true)
@@ -238,6 +243,12 @@ fn plan(
             Ok(None)
         }
         Target::Kprobe { symbol } => {
+            if !kernel.kprobes_supported {
+                return Err((
+                    ProbeState::Unsupported,
+                    "this kernel has no kprobes (no kprobe PMU, no kprobe_events)".into(),
+                ));
+            }
             let Some(kallsyms) = &kernel.kallsyms else {
                 return Err((ProbeState::Unsupported, "kallsyms is not readable".into()));
             };
@@ -272,12 +283,6 @@ fn plan(
                     }
                 }
             };
-            if !kernel.kprobes_supported {
-                return Err((
-                    ProbeState::Unsupported,
-                    "this kernel has no kprobes (no kprobe PMU, no kprobe_events)".into(),
-                ));
-            }
             Ok(Some(point))
         }
     }
