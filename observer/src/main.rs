@@ -346,15 +346,27 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("read {} as {what}", file.display());
     }
     let report = Report::build(&args.input.display().to_string(), &loaded.events);
-    let text = match args.format.as_str() {
-        "html" => html::render(&report),
-        "json" => serde_json::to_string_pretty(&json::render(&report))? + "\n",
-        _ => markdown::render(&report),
+    let rendered = match args.format.as_str() {
+        "html" => Some(html::render(&report)),
+        "json" => None,
+        _ => Some(markdown::render(&report)),
     };
-    match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("writing the report to {}", path.display()))?,
-        None => print!("{text}"),
+    let target = args.output.as_deref();
+    let write = |out: &mut dyn std::io::Write| -> anyhow::Result<()> {
+        match &rendered {
+            Some(text) => out.write_all(text.as_bytes())?,
+            None => json::write(&report, out)?,
+        }
+        Ok(())
+    };
+    match target {
+        Some(path) => {
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("writing the report to {}", path.display()))?;
+            write(&mut file)
+                .with_context(|| format!("writing the report to {}", path.display()))?;
+        }
+        None => write(&mut std::io::stdout().lock())?,
     }
     eprintln!(
         "verdict: {} ({})",
