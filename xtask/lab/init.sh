@@ -2,7 +2,8 @@
 # /init of the kdump-dma-observer QEMU lab (busybox sh), packed by `cargo xtask lab`.
 #
 # The host follows the serial console and drives the scenario from the `LAB: ` lines this
-# script prints (through the kernel log, so they carry its time stamp): INIT <boot>, READY <boot>, CRASHING, DONE, and FAIL <reason> (the host stops
+# script prints (through the kernel log, so they carry its time stamp): INIT <boot>, READY <boot>, CRASHING, DONE
+# (capture-panic: FATAL-AER-SEEN, then the capture kernel panics), and FAIL <reason> (the host stops
 # at once). <boot> is `first`, or `capture` when /proc/vmcore exists (a kdump capture kernel).
 # Results go to the host's 9p share, mounted at /lab, under /lab/<boot>/.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -144,6 +145,26 @@ kdump-aer)
 	done
 	say "aer severities in the timeline: $seen of 3"
 	sleep 1
+	;;
+capture-panic)
+	# The host injects one fatal AER error after READY capture. Once the observer has it in its
+	# timeline AND has mirrored it to the kernel log (what the serial console keeps), this
+	# capture kernel panics: the host then judges the console log alone. panic=-1 is on the
+	# capture command line and QEMU runs with -no-reboot, so the machine stops there.
+	tries=0
+	until grep -q '"kind":"aer".*"severity":"fatal"' "$OUT/timeline.jsonl" 2>/dev/null &&
+		dmesg | grep -q 'kdump-dma-observer: v1 .*"kind":"aer".*"severity":"fatal"'; do
+		tries=$((tries + 1))
+		[ $tries -ge 60 ] && fail "no fatal AER in the capture timeline and kernel log within 30 s"
+		sleep 0.5
+	done
+	say "FATAL-AER-SEEN uptime=$(up)"
+	sync
+	# Time for the serial console to print the marker and the mirror lines before the panic.
+	sleep 1
+	echo 1 >/proc/sys/kernel/sysrq
+	echo c >/proc/sysrq-trigger
+	fail "still alive after sysrq-trigger c in the capture kernel"
 	;;
 external-abort)
 	# An unassigned physical address: TCG raises a synchronous external abort (SIGBUS here).

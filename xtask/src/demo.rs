@@ -1,5 +1,10 @@
-//! `cargo xtask demo`: the main job until the QEMU lab lands — run the daemon on this kernel,
-//! feed its self-test probe, stop it, and summarise the timeline it wrote.
+//! `cargo xtask demo`: the main job. Installs what is missing (`setup`, with the lab's host
+//! part), runs the `kdump-aer` QEMU lab scenario (a real arm64 kdump whose capture kernel
+//! resets the SMMUv3, then AER errors), and shows the observer's verdict, the start of its
+//! Markdown report and where the HTML report is.
+//!
+//! `--local` keeps the earlier demo: run the daemon on this machine's kernel, feed its
+//! self-test probe, stop it, and summarise the timeline it wrote.
 use std::{
     collections::BTreeMap,
     path::Path,
@@ -9,19 +14,90 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
-use crate::{build, setup};
+use crate::{build, lab, setup};
+
+/// Lines of report.md shown.
+const REPORT_LINES: usize = 25;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// How long the daemon observes before it is stopped with SIGTERM.
-    #[arg(long, default_value_t = 5)]
+    /// Run the daemon on this machine's kernel instead of the QEMU lab (the earlier demo).
+    #[arg(long)]
+    pub local: bool,
+    /// With --local: how long the daemon observes before it is stopped with SIGTERM.
+    #[arg(long, default_value_t = 5, requires = "local")]
     pub seconds: u64,
-    /// Self-test events to trigger while it runs.
-    #[arg(long, default_value_t = 1000)]
+    /// With --local: self-test events to trigger while it runs.
+    #[arg(long, default_value_t = 1000, requires = "local")]
     pub events: u32,
 }
 
 pub fn run(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
+    if args.local {
+        return local(root, args);
+    }
+    setup::run(root)?;
+    // `lab::run` installs the lab's host part (QEMU 10, the arm64 architecture, depmod).
+    let outcomes = lab::run(
+        root,
+        &lab::LabArgs {
+            scenario: lab::Which::KdumpAer,
+            kernel: None,
+            force: false,
+            strict: false,
+            observer: None,
+            deadline_scale: 1.0,
+        },
+    )?;
+    let outcome = outcomes
+        .first()
+        .context("the lab ran no scenario for kdump-aer")?;
+    show(&outcome.dir, outcome.verdict.as_deref())?;
+    if !outcome.passed {
+        bail!(
+            "the kdump-aer scenario failed{}; see {}",
+            outcome
+                .error
+                .as_deref()
+                .map_or_else(String::new, |e| format!(": {e}")),
+            outcome.dir.join("result.json").display()
+        );
+    }
+    Ok(())
+}
+
+/// Prints the verdict, the head of report.md and the path of report.html.
+fn show(dir: &Path, verdict: Option<&str>) -> anyhow::Result<()> {
+    let Some(verdict) = verdict else {
+        eprintln!("\n==> no verdict: the report was not written (see result.json)");
+        return Ok(());
+    };
+    let md = dir.join("report.md");
+    let text = std::fs::read_to_string(&md).with_context(|| format!("reading {}", md.display()))?;
+    println!("\n==> verdict: {verdict}\n");
+    println!("==> {} (first {REPORT_LINES} lines)\n", md.display());
+    for line in head(&text, REPORT_LINES) {
+        println!("{line}");
+    }
+    let html = dir.join("report.html");
+    println!("\n==> HTML report: {}", html.display());
+    println!(
+        "==> everything else (console.log, timeline.jsonl, verdict.json...): {}",
+        dir.display()
+    );
+    Ok(())
+}
+
+fn head(text: &str, n: usize) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().take(n).collect();
+    if text.lines().count() > n {
+        lines.push("...");
+    }
+    lines
+}
+
+/// `--local`: the daemon on this machine's kernel, fed by its self-test probe.
+fn local(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
     setup::run(root)?;
     let binary = build::run(
         root,
@@ -93,4 +169,15 @@ pub fn run(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
         args.events
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_marks_what_it_leaves_out() {
+        assert_eq!(head("a\nb\nc\n", 2), ["a", "b", "..."]);
+        assert_eq!(head("a\nb\n", 2), ["a", "b"]);
+    }
 }

@@ -1,12 +1,19 @@
-//! Developer tasks: `cargo xtask setup | build | demo | lab | ci`.
+//! Developer tasks: `cargo xtask setup | build | demo | lab | html-check | ci`.
+mod bench;
+mod bounded;
 mod build;
+mod chromium;
 mod ci;
 mod cmd;
 mod dashboards;
+mod debian;
 mod demo;
 mod elf;
 mod fuzz;
+mod html_check;
+mod inflate;
 mod lab;
+mod png;
 mod setup;
 mod toolchain;
 
@@ -28,14 +35,25 @@ enum Task {
     Setup(setup::SetupArgs),
     /// Build the daemon (with its embedded eBPF object) in release mode.
     Build(build::BuildArgs),
-    /// Run the daemon on this machine's kernel for a few seconds, trigger its self-test probe,
-    /// and summarise the timeline it wrote (needs root).
+    /// The main job: install what is missing (setup, with the QEMU lab's host part), run the
+    /// kdump-aer lab scenario (an arm64 kdump whose capture kernel resets the SMMUv3, then
+    /// PCI Express AER errors), and print the verdict, the start of `report.md` and where
+    /// `report.html` is (needs root). `--local`: run the daemon on this machine's kernel instead, trigger
+    /// its self-test probe and summarise the timeline.
     Demo(demo::DemoArgs),
     // Its help text is `lab::LabArgs`'s doc comment.
     Lab(lab::LabArgs),
+    /// Check the HTML report in a real browser (Debian's chromium, headless; installed if
+    /// missing): the kdump-aer lab report's screenshot is not blank and logs no console
+    /// message, and a hostile device name stays text in the DOM.
+    HtmlCheck(html_check::HtmlCheckArgs),
+    /// Benchmarks against bpftrace and rasdaemon on this kernel (root): attach-to-ready,
+    /// peak RSS, end-to-end throughput and loss, report and parse speed (BENCHMARKS.md).
+    Bench(bench::BenchArgs),
     /// What CI runs: setup (with the lab's host part), rustfmt check, clippy (userspace and
-    /// eBPF), all tests (the host eBPF tests need root), the static aarch64 build, and the QEMU
-    /// lab (`lab all`).
+    /// eBPF), all tests (the host eBPF tests need root), the static aarch64 build, the
+    /// dashboards test, the QEMU lab (`lab all`, each scenario judged by the observer's
+    /// `report`), and the HTML report in Chromium (`html-check`).
     Ci,
     /// Check the Grafana dashboard and the alert rules in dashboards/ on a real Prometheus
     /// (installs Debian's prometheus and prometheus-node-exporter if missing).
@@ -53,6 +71,8 @@ fn main() -> anyhow::Result<()> {
         Task::Build(args) => build::run(&root, &args).map(|_| ()),
         Task::Demo(args) => demo::run(&root, &args),
         Task::Lab(args) => lab::run_cli(&root, &args),
+        Task::HtmlCheck(args) => html_check::run(&root, &args),
+        Task::Bench(args) => bench::run(&root, &args),
         Task::Ci => ci::run(&root),
         Task::DashboardsTest(args) => dashboards::run(&root, &args),
         Task::Fuzz(args) => fuzz::run(&root, &args),

@@ -27,10 +27,13 @@ pub struct KmsgMirror {
     pub mirrored: u64,
 }
 
-/// Mirrors only what a post-mortem needs: evidence and the daemon's own start/stop/loss lines.
+/// Mirrors only what the kernel log does not already hold: events of the daemon's own
+/// sources (eBPF, boot trace, start/stop/loss lines), not the kernel log's own lines (a
+/// mirrored `kernel_boot` would even split a console log into extra boots), and not self-test
+/// events.
 #[must_use]
 pub fn worth_mirroring(event: &Event) -> bool {
-    !matches!(event.detail, Detail::SelfTest { .. })
+    event.source != crate::event::Source::Kmsg && !matches!(event.detail, Detail::SelfTest { .. })
 }
 
 impl KmsgMirror {
@@ -180,7 +183,13 @@ mod tests {
         let path = dir.path().join("kmsg");
         std::fs::write(&path, "").unwrap();
         let mut m = KmsgMirror::open(&path, false).unwrap();
-        let batch: Vec<Event> = (0..15).map(|_| aer()).collect();
+        let batch: Vec<Event> = (0..15)
+            .map(|_| {
+                let mut e = aer();
+                e.source = Source::Ebpf;
+                e
+            })
+            .collect();
         m.mirror(&batch);
         assert_eq!(m.mirrored, 10, "the throttled budget is 10 at once");
         assert_eq!(m.skipped, 5);
@@ -188,6 +197,7 @@ mod tests {
         assert_eq!(text.lines().count(), 10);
         let self_test = Event::new(1, Source::Ebpf, Detail::SelfTest { seq: 0, tid: 1 });
         assert!(!worth_mirroring(&self_test));
+        assert!(!worth_mirroring(&aer()), "the kernel logged it already");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{
 
 /// Within this distance before the first write of a sequence, a log line announcing the reset
 /// belongs to it (the warning is printed just before the disable).
-const ANNOUNCE_WINDOW_NS: u64 = 500_000_000;
+const ANNOUNCE_WINDOW_NS: u64 = 1_000_000_000;
 
 /// Attaches boot-trace writes to the resets in `events` and removes the attached writes.
 /// In a capture kernel, a disable→enable sequence the log did not announce (e.g. because the

@@ -49,7 +49,11 @@ pub fn audit(capture: Option<&str>, crashed: Option<&str>) -> CmdlineAudit {
             "nr_cpus" | "maxcpus" => add(p, "info", format!("capture kernel limited to {value} CPU(s)")),
             "reset_devices" => add(p, "info", "asks drivers to reset devices; not used by the PCI core, AER or any IOMMU driver, so it does not stop in-flight DMA".into()),
             "arm_smmu_v3.disable_bypass" => add(p, "info", "SMMUv3 bypass policy (6.1/6.6 only; removed in 6.10)".into()),
-            "panic" => add(p, "info", format!("a capture-kernel panic reboots after {value} s (0: never)")),
+            "panic" => add(p, "info", match value.parse::<i64>() {
+                Ok(0) => "a capture-kernel panic never reboots (it hangs)".into(),
+                Ok(n) if n < 0 => "a capture-kernel panic reboots immediately".into(),
+                _ => format!("a capture-kernel panic reboots after {value} s"),
+            }),
             "kprobe_event" if value.contains("kdo/") => instrumented = true,
             _ => {}
         }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::scenario::Scenario;
+use super::{console::Signal, scenario::Scenario};
 
 /// The SMMU of QEMU's virt machine, as the kernel names it.
 pub const SMMU: &str = "9050000.smmuv3";
@@ -19,15 +19,19 @@ pub struct Check {
     /// Whether a failure fails the scenario. Non-blocking checks depend on work in progress
     /// and are reported on their own, unless `--strict`.
     pub blocking: bool,
+    /// A known bug of the observer (not of the lab): reported, never blocking, not even under
+    /// `--strict`, until the observer is fixed (then the check passes and can be made blocking).
+    pub observer_bug: bool,
     pub passed: bool,
     pub detail: String,
 }
 
 impl Check {
-    fn new(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             blocking: true,
+            observer_bug: false,
             passed,
             detail: detail.into(),
         }
@@ -38,6 +42,7 @@ impl Check {
         json!({
             "name": self.name,
             "blocking": self.blocking,
+            "observer_bug": self.observer_bug,
             "outcome": if self.passed { "pass" } else { "fail" },
             "detail": self.detail,
         })
@@ -53,12 +58,24 @@ pub struct Evidence {
     pub bad_lines: Vec<String>,
     /// Why the timeline could not be read at all.
     pub timeline_error: Option<String>,
+    /// The serial console of both kernels (`console.log`), if it could be read.
+    pub console: Option<String>,
 }
 
 impl Evidence {
-    /// Reads `status.json` and `timeline.jsonl` from `dir`.
+    /// Reads `status.json`, `timeline.jsonl` and `console.log` from `dir`.
     #[must_use]
     pub fn load(dir: &Path) -> Self {
+        let console = std::fs::read(dir.join("console.log"))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        Self {
+            console,
+            ..Self::load_observer(dir)
+        }
+    }
+
+    fn load_observer(dir: &Path) -> Self {
         let status_path = dir.join("status.json");
         let status = std::fs::read_to_string(&status_path)
             .map_err(|e| format!("{}: {e}", status_path.display()))
@@ -78,6 +95,7 @@ impl Evidence {
                 timeline: Vec::new(),
                 bad_lines: Vec::new(),
                 timeline_error: Some(format!("{}: {e}", timeline_path.display())),
+                console: None,
             },
         }
     }
@@ -100,6 +118,7 @@ impl Evidence {
             timeline,
             bad_lines,
             timeline_error: None,
+            console: None,
         }
     }
 
@@ -119,7 +138,8 @@ fn truncate(s: &str, n: usize) -> String {
 /// Every check of `scenario` on the boot that matters (the capture kernel's for kdump ones).
 #[must_use]
 pub fn run(scenario: Scenario, ev: &Evidence) -> Vec<Check> {
-    let mut checks = common(ev);
+    // capture-panic's observer dies with its kernel: no clean stop to check.
+    let mut checks = common(ev, scenario != Scenario::CapturePanic);
     match scenario {
         Scenario::Boot => {
             checks.push(capture_kernel(ev, false));
@@ -156,11 +176,63 @@ pub fn run(scenario: Scenario, ev: &Evidence) -> Vec<Check> {
                 ),
             ));
         }
+        Scenario::CapturePanic => {
+            checks.push(capture_kernel(ev, true));
+            checks.push(smmu_event(ev, "smmu_reset"));
+            checks.push(aer(ev, "fatal"));
+            checks.push(console_story(ev.console.as_deref()));
+        }
     }
     checks
 }
 
-fn common(ev: &Evidence) -> Vec<Check> {
+/// capture-panic: what the serial console alone must hold in the capture boot (after the
+/// second `Booting Linux`): the observer's mirror line of the fatal AER error, then the
+/// capture kernel's panic.
+fn console_story(console: Option<&str>) -> Check {
+    let name = "console.log: fatal aer mirrored in the capture boot, then its panic";
+    let Some(text) = console else {
+        return Check::new(name, false, "no console.log");
+    };
+    let mut boots = 0;
+    let mut mirrored = 0;
+    let mut fatal_at = None;
+    let mut panic = None;
+    for (n, line) in text.lines().enumerate() {
+        match super::console::classify(line) {
+            Some(Signal::KernelBoot) => boots += 1,
+            Some(Signal::KernelPanic(message)) if boots == 2 && fatal_at.is_some() => {
+                panic = Some((n + 1, message));
+                break;
+            }
+            _ => {}
+        }
+        let Some((_, json)) = line.split_once(MIRROR) else {
+            continue;
+        };
+        if boots != 2 {
+            continue;
+        }
+        mirrored += 1;
+        let event = serde_json::from_str::<Value>(json.trim()).unwrap_or(Value::Null);
+        if fatal_at.is_none() && event["kind"] == "aer" && event["severity"] == "fatal" {
+            fatal_at = Some(n + 1);
+        }
+    }
+    let detail = format!(
+        "{boots} boot(s); {mirrored} mirror line(s) in the capture boot; fatal aer mirrored {}; panic after it {}",
+        fatal_at.map_or_else(|| "nowhere".to_owned(), |n| format!("at line {n}")),
+        panic
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |(n, m)| format!("at line {n}: {m}"))
+    );
+    Check::new(name, fatal_at.is_some() && panic.is_some(), detail)
+}
+
+/// What the observer's kernel-log mirror puts before each event's JSON.
+const MIRROR: &str = "kdump-dma-observer: v1 ";
+
+fn common(ev: &Evidence, clean_stop: bool) -> Vec<Check> {
     let mut checks = vec![match &ev.status {
         Ok(v) if v.is_object() => Check::new("status.json is a JSON object", true, "ok"),
         Ok(v) => Check::new(
@@ -183,6 +255,9 @@ fn common(ev: &Evidence) -> Vec<Check> {
             format!("{} events", ev.timeline.len()),
         ),
     });
+    if !clean_stop {
+        return checks;
+    }
     let last = ev.timeline.last();
     checks.push(Check::new(
         "observer stopped cleanly (observer_stopped last)",
@@ -401,6 +476,55 @@ mod tests {
                 "no aer events (nothing was injected)"
             ]
         );
+    }
+
+    #[test]
+    fn capture_panic_needs_the_fatal_aer_on_the_console_before_the_panic() {
+        let lines = [
+            r#"{"ts_ns":1,"source":"kmsg","kind":"smmu_reset","smmu":"9050000.smmuv3"}"#,
+            r#"{"ts_ns":2,"source":"ebpf","kind":"aer","device":"0000:02:00.0","severity":"fatal"}"#,
+        ]
+        .join("\n");
+        let console = concat!(
+            "[    0.000000] Booting Linux on physical CPU 0x0\n",
+            "[    5.0] kdump-dma-observer: v1 {\"kind\":\"aer\",\"severity\":\"fatal\"}\n",
+            "[    6.3] Kernel panic - not syncing: sysrq triggered crash\n",
+            "[    0.000000] Booting Linux on physical CPU 0x1\n",
+            "[    6.0] kdump-dma-observer: v1 {\"kind\":\"smmu_reset\"}\n",
+            "[    9.1] kdump-dma-observer: v1 {\"ts_ns\":8,\"kind\":\"aer\",\"device\":\"0000:02:00.0\",\"severity\":\"fatal\"}\n",
+            "[   10.2] Kernel panic - not syncing: sysrq triggered crash\n",
+        );
+        let mut ev = evidence(json!({"capture_kernel": true}), &lines);
+        ev.console = Some(console.to_owned());
+        let checks = run(Scenario::CapturePanic, &ev);
+        assert_eq!(failed(&checks), Vec::<&str>::new(), "{checks:?}");
+        assert!(
+            !checks
+                .iter()
+                .any(|c| c.name.starts_with("observer stopped")),
+            "the observer dies with the capture kernel"
+        );
+        let story = checks.last().unwrap();
+        assert!(
+            story.detail.contains("2 mirror line(s)")
+                && story.detail.contains("fatal aer mirrored at line 6")
+                && story.detail.contains("at line 7: sysrq triggered crash"),
+            "{story:?}"
+        );
+
+        // The first kernel's mirror line does not count, nor does a panic before the AER.
+        let only_first = console.replace(
+            r#"{"ts_ns":8,"kind":"aer","device":"0000:02:00.0","severity":"fatal"}"#,
+            "{}",
+        );
+        ev.console = Some(only_first);
+        let checks = run(Scenario::CapturePanic, &ev);
+        assert_eq!(
+            failed(&checks),
+            ["console.log: fatal aer mirrored in the capture boot, then its panic"]
+        );
+        ev.console = None;
+        assert!(!run(Scenario::CapturePanic, &ev).last().unwrap().passed);
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! | `qmp.rs` | QMP client: handshake, HMP commands (AER injection), quit |
 //! | `console.rs` | following the serial console; phases, panics, `LAB:` markers |
 //! | `scenario.rs` | one scenario run: phases, injection, artifacts, result.json |
-//! | `checks.rs` | assertions on the observer's status.json and timeline.jsonl |
+//! | `checks.rs` | assertions on the observer's status.json and timeline.jsonl (and console.log) |
+//! | `report.rs` | the host observer's `report`: report.md/.html/.json, verdict.json, verdict checks |
+//! | `metrics.rs` | the capture kernel's kdump-dma-observer.prom: present, agrees, promtool |
 //! | `../../lab/init.sh` | the guest's /init (busybox sh) |
 pub mod checks;
 pub mod console;
@@ -23,10 +25,12 @@ pub mod cpio;
 pub mod host;
 pub mod initramfs;
 pub mod kernel;
+pub mod metrics;
 pub mod needed;
 pub mod packages;
 pub mod qemu;
 pub mod qmp;
+pub mod report;
 pub mod scenario;
 pub mod userland;
 
@@ -54,22 +58,29 @@ pub const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Which {
     /// Boot, start the observer, stop it: the SMMU probe must be in the timeline (from the
-    /// kernel log backlog) and status.json must say `capture_kernel: false`.
+    /// kernel log backlog), status.json must say `capture_kernel: false`, and the verdict must
+    /// be not-capture-kernel.
     Boot,
     /// Crash with sysrq into a kdump capture kernel (kexec -p); its SMMU reset must be in the
-    /// capture kernel's timeline, with no AER errors.
+    /// capture kernel's timeline, with no AER errors; verdict reset-no-fatal.
     Kdump,
     /// As kdump, then inject correctable, non-fatal (`POISON_TLP`) and fatal (`MALF_TLP`) AER
-    /// errors into the NIC (0000:02:00.0) over QMP: all three must be in the timeline.
+    /// errors into the NIC (0000:02:00.0) over QMP: all three must be in the timeline, and
+    /// the verdict must be flagged.
     KdumpAer,
     /// As kdump, then read unassigned physical memory (devmem 0x09100000): an
-    /// `external_abort` event must be in the timeline.
+    /// `external_abort` event must be in the timeline; verdict flagged.
     ExternalAbort,
-    /// What CI runs: boot, kdump, kdump-aer and external-abort on 6.12, and boot on 6.1.
+    /// As kdump, then one fatal AER error (`MALF_TLP`); once the capture kernel has it in its
+    /// timeline and kernel log, it panics itself (sysrq c). The verdict, judged from
+    /// console.log ALONE (what a BMC's serial-over-LAN log keeps), must be flagged.
+    CapturePanic,
+    /// What CI runs: boot, kdump, kdump-aer, external-abort and capture-panic on 6.12, and
+    /// boot on 6.1.
     All,
 }
 
-/// QEMU arm64 lab: kdump with a real SMMUv3 reset, AER injection, checks on the observer's output
+/// QEMU arm64 lab: a real SMMUv3 reset in kdump, AER injection, the observer's output and verdict
 ///
 /// Boots a Debian arm64 kernel under QEMU (TCG) on a virt machine with an emulated SMMUv3,
 /// runs kdump-dma-observer in it, crashes it with sysrq into a kdump capture kernel (which
@@ -84,8 +95,16 @@ pub enum Which {
 /// Each scenario leaves in target/lab/<scenario>/ (target/lab/<scenario>-<kernel> for a kernel
 /// other than 6.12): console.log (the serial console of both kernels), timeline.jsonl,
 /// status.json, observer.stderr and dmesg.txt of the boot that matters (the capture kernel's
-/// for kdump scenarios; the first kernel's are under first/), qemu.log, and result.json (every
-/// check with its outcome, phase timings, the QEMU command line).
+/// for kdump scenarios; the first kernel's are under first/), kdump-dma-observer.prom (the
+/// capture kernel's metrics), qemu.log, and result.json (every check with its outcome, the
+/// verdict, phase timings, the QEMU command line).
+///
+/// Each scenario is then judged by the HOST build of the observer (`cargo build -p observer`,
+/// once per run): `kdump-dma-observer report` on timeline.jsonl (console.log for
+/// capture-panic) writes report.md, report.html and report.json, and verdict.json (the JSON
+/// report's `judgement` object, whose `verdict` is the verdict word). The verdict must be the
+/// scenario's (docs/verdict.md). kdump-dma-observer.prom is checked with `promtool check
+/// metrics` when promtool is installed (`cargo xtask dashboards-test` installs it).
 ///
 /// The harness follows the serial console: the guest's /init prints `LAB: INIT`, `READY`,
 /// `CRASHING`, `DONE` (or `FAIL <why>`), and every phase has a deadline. A missed deadline, a
@@ -95,6 +114,7 @@ pub enum Which {
 /// Examples:
 ///   cargo xtask lab boot
 ///   cargo xtask lab kdump-aer
+///   cargo xtask lab capture-panic
 ///   cargo xtask lab boot --kernel 6.1
 ///   cargo xtask lab kdump --kernel ~/linux-image-6.18.0-custom_arm64.deb
 ///   cargo xtask lab all
@@ -112,7 +132,8 @@ pub struct LabArgs {
     /// result records that known issue).
     #[arg(long)]
     pub force: bool,
-    /// Fail scenarios on non-blocking checks too (the boot-trace check of kdump-aer).
+    /// Fail scenarios on non-blocking checks too (the boot-trace check of kdump-aer), except
+    /// those that report a known observer bug.
     #[arg(long)]
     pub strict: bool,
     /// Use this static aarch64 observer binary instead of building one.
@@ -137,10 +158,11 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
         Which::Kdump => one(Scenario::Kdump)?,
         Which::KdumpAer => one(Scenario::KdumpAer)?,
         Which::ExternalAbort => one(Scenario::ExternalAbort)?,
+        Which::CapturePanic => one(Scenario::CapturePanic)?,
         Which::All => {
             ensure!(
                 args.kernel.is_none(),
-                "`lab all` runs a fixed list (6.12: boot, kdump, kdump-aer, external-abort; 6.1: boot); drop --kernel or name one scenario"
+                "`lab all` runs a fixed list (6.12: boot, kdump, kdump-aer, external-abort, capture-panic; 6.1: boot); drop --kernel or name one scenario"
             );
             let mut plan: Vec<_> = Scenario::ALL
                 .iter()
@@ -201,6 +223,8 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
         "{} is {info}; the guest needs a static aarch64 executable (`cargo xtask build --arch aarch64`)",
         observer.display()
     );
+    // The host build judges what the guest recorded.
+    let reporter = report::build_observer(root)?;
 
     let cache = packages::cache_dir()?;
     eprintln!("lab: guest packages cached in {}", cache.display());
@@ -258,6 +282,7 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
             scenario: *scenario,
             kernel,
             initrds,
+            reporter: &reporter,
             dir: lab_dir.join(dir_name),
             deadline_scale: args.deadline_scale,
             strict: args.strict,
@@ -284,8 +309,8 @@ pub fn summary(
     let mut out = String::from("\nlab summary\n");
     let _ = writeln!(
         out,
-        "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:>8}  artifacts",
-        "scenario", "kernel", "result", "checks", "boot-trace", "wall"
+        "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:<18} {:>8}  artifacts",
+        "scenario", "kernel", "result", "checks", "non-block.", "verdict", "wall"
     );
     for o in outcomes {
         let (passed, total) = o.blocking_counts();
@@ -299,12 +324,13 @@ pub fn summary(
         };
         let _ = writeln!(
             out,
-            "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:>6.1} s  {}",
+            "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:<18} {:>6.1} s  {}",
             o.scenario.name(),
             o.kernel,
             if o.passed { "pass" } else { "FAIL" },
             format!("{passed}/{total}"),
             extra,
+            o.verdict.as_deref().unwrap_or("-"),
             o.wall.as_secs_f64(),
             o.dir.display()
         );
@@ -358,6 +384,7 @@ mod tests {
                 "kdump 6.12",
                 "kdump-aer 6.12",
                 "external-abort 6.12",
+                "capture-panic 6.12",
                 "boot 6.1"
             ]
         );

@@ -1,6 +1,6 @@
 //! One scenario: boot the lab machine, follow its console through the expected phases, act
-//! on the way (inject AER errors), stop QEMU, collect the observer's files, run the checks and
-//! write `result.json`.
+//! on the way (inject AER errors), stop QEMU, collect the observer's files, judge them with the
+//! host observer's `report`, run the checks and write `result.json`.
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
@@ -15,8 +15,10 @@ use super::{
     console::{Follower, Phase, Signal, Wait, Watch, classify},
     initramfs::Initrds,
     kernel::Kernel,
+    metrics,
     qemu::{self, Machine, Qemu},
     qmp::Qmp,
+    report,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,6 +31,9 @@ pub enum Scenario {
     KdumpAer,
     /// As kdump, then a synchronous external abort (read of unassigned physical memory).
     ExternalAbort,
+    /// As kdump, then one fatal AER error, after which the capture kernel itself panics: only
+    /// the serial console (with the observer's mirror lines) is left to judge.
+    CapturePanic,
 }
 
 /// AER injections (HMP `pcie_aer_inject_error`), in order, with ~1.5 s between them.
@@ -40,7 +45,13 @@ const INJECTIONS: [(&str, &str); 3] = [
 const BETWEEN_INJECTIONS: Duration = Duration::from_millis(1500);
 
 impl Scenario {
-    pub const ALL: [Self; 4] = [Self::Boot, Self::Kdump, Self::KdumpAer, Self::ExternalAbort];
+    pub const ALL: [Self; 5] = [
+        Self::Boot,
+        Self::Kdump,
+        Self::KdumpAer,
+        Self::ExternalAbort,
+        Self::CapturePanic,
+    ];
 
     #[must_use]
     pub fn name(self) -> &'static str {
@@ -49,6 +60,16 @@ impl Scenario {
             Self::Kdump => "kdump",
             Self::KdumpAer => "kdump-aer",
             Self::ExternalAbort => "external-abort",
+            Self::CapturePanic => "capture-panic",
+        }
+    }
+
+    /// The AER errors injected once the capture kernel's observer is ready.
+    fn injections(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::KdumpAer => &INJECTIONS,
+            Self::CapturePanic => &INJECTIONS[2..],
+            Self::Boot | Self::Kdump | Self::ExternalAbort => &[],
         }
     }
 
@@ -115,6 +136,25 @@ impl Scenario {
                 ),
             ]);
         }
+        if self == Self::CapturePanic {
+            // No DONE: the capture kernel panics (panic=-1 on its command line, and QEMU runs
+            // with -no-reboot, so QEMU ends too; the harness quits it if not).
+            phases.extend([
+                p(
+                    "fatal AER in the capture timeline and kernel log",
+                    "the capture kernel did not see the fatal AER error",
+                    Wait::Marker("FATAL-AER-SEEN"),
+                    60.0,
+                ),
+                p(
+                    "capture kernel panics",
+                    "the capture kernel did not panic after the fatal AER error",
+                    Wait::Panic("sysrq triggered crash"),
+                    30.0,
+                ),
+            ]);
+            return phases;
+        }
         phases.push(p(
             "guest done",
             "guest did not report DONE",
@@ -132,7 +172,7 @@ impl Scenario {
 
     /// Kernel panics the scenario causes itself.
     fn expected_panics(self) -> u32 {
-        u32::from(self.is_kdump())
+        u32::from(self.is_kdump()) + u32::from(self == Self::CapturePanic)
     }
 }
 
@@ -141,6 +181,8 @@ pub struct Spec<'a> {
     pub scenario: Scenario,
     pub kernel: &'a Kernel,
     pub initrds: &'a Initrds,
+    /// The host build of the observer, for `report`.
+    pub reporter: &'a Path,
     /// `target/lab/<name>`: emptied, then filled with the artifacts.
     pub dir: PathBuf,
     pub deadline_scale: f64,
@@ -160,6 +202,8 @@ pub struct Outcome {
     /// Why the run itself failed (timeouts, panics, QEMU gone), if it did.
     pub error: Option<String>,
     pub checks: Vec<Check>,
+    /// The observer's verdict on the scenario, if `report` ran.
+    pub verdict: Option<String>,
     pub wall: Duration,
 }
 
@@ -219,8 +263,12 @@ pub fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
     collect(spec.scenario, dir, &share)?;
 
     let mut checks = checks::run(spec.scenario, &Evidence::load(dir));
+    let judged = report::write(spec.reporter, spec.scenario, dir).map_err(|e| format!("{e:#}"));
+    checks.extend(report::checks(spec.scenario, &judged, dir));
+    let verdict = judged.as_ref().ok().map(|j| j.verdict.clone());
+    checks.extend(metrics::checks(spec.scenario, dir, verdict.as_deref()));
     if spec.strict {
-        for c in &mut checks {
+        for c in checks.iter_mut().filter(|c| !c.observer_bug) {
             c.blocking = true;
         }
     }
@@ -232,9 +280,10 @@ pub fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
         passed,
         error,
         checks,
+        verdict,
         wall,
     };
-    write_result(spec, &outcome, &log)?;
+    write_result(spec, &outcome, &judged, &log)?;
     print_outcome(&label, &outcome);
     Ok(outcome)
 }
@@ -256,11 +305,20 @@ fn drive(
         return Err(e); // dropping `qemu` kills it
     }
     // DONE: the guest has flushed and unmounted the share. Poweroff from the guest is not
-    // used: it hangs on 6.1 after a fatal AER.
-    if let Err(e) = qmp.quit() {
-        eprintln!("lab: {label} QMP quit: {e:#} (QEMU is killed instead)");
-    }
+    // used: it hangs on 6.1 after a fatal AER. (capture-panic: the capture kernel panicked
+    // with panic=-1 under -no-reboot, so QEMU is usually gone already.)
+    let quit = if qemu.exited()?.is_none() {
+        qmp.quit().err()
+    } else {
+        None
+    };
     log.qemu_end = qemu.finish(Duration::from_secs(10))?;
+    if let Some(e) = quit
+        && log.qemu_end.starts_with("killed")
+    {
+        // (A quit that fails because QEMU is exiting anyway is no news.)
+        eprintln!("lab: {label} QMP quit: {e:#} (QEMU was killed instead)");
+    }
     Ok(())
 }
 
@@ -329,6 +387,9 @@ fn follow(
     let mut phase_started = started;
     let mut last_phase = "QEMU started";
     loop {
+        // Checked before reading the console, so that what QEMU wrote before it exited is
+        // read before its exit counts against the scenario.
+        let exited = qemu.exited()?;
         for line in follower.poll()? {
             if let Some(Signal::Marker(text)) = classify(&line)
                 && let Some(note) = text.strip_prefix("NOTE ")
@@ -349,14 +410,14 @@ fn follow(
                 .push(json!({ "phase": phase.name, "at_s": round(at) }));
             last_phase = phase.name;
             phase_started = Instant::now();
-            if phase.wait == Wait::Marker("READY capture") && scenario == Scenario::KdumpAer {
-                inject_aer(qmp, started, label, log)?;
+            if phase.wait == Wait::Marker("READY capture") && !scenario.injections().is_empty() {
+                inject_aer(qmp, scenario.injections(), started, label, log)?;
             }
         }
         let Some(current) = watch.current() else {
             return Ok(()); // DONE
         };
-        if let Some(status) = qemu.exited()? {
+        if let Some(status) = exited {
             let rest = follower
                 .rest()
                 .map(|l| format!("\n    | {l}"))
@@ -389,8 +450,14 @@ fn follow(
     }
 }
 
-fn inject_aer(qmp: &mut Qmp, started: Instant, label: &str, log: &mut Log) -> anyhow::Result<()> {
-    for (i, (severity, command)) in INJECTIONS.iter().enumerate() {
+fn inject_aer(
+    qmp: &mut Qmp,
+    injections: &[(&str, &str)],
+    started: Instant,
+    label: &str,
+    log: &mut Log,
+) -> anyhow::Result<()> {
+    for (i, (severity, command)) in injections.iter().enumerate() {
         if i > 0 {
             std::thread::sleep(BETWEEN_INJECTIONS);
         }
@@ -440,10 +507,27 @@ fn collect(scenario: Scenario, dir: &Path, share: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_result(spec: &Spec<'_>, outcome: &Outcome, log: &Log) -> anyhow::Result<()> {
+fn write_result(
+    spec: &Spec<'_>,
+    outcome: &Outcome,
+    judged: &Result<report::Judged, String>,
+    log: &Log,
+) -> anyhow::Result<()> {
     let (passed, total) = outcome.blocking_counts();
+    let verdict = match judged {
+        Ok(j) => json!({
+            "verdict": j.verdict,
+            "expected": report::expected(spec.scenario),
+            "input": j.input,
+            "summary": j.summary,
+            "first_fatal": j.first_fatal,
+            "fatal_signs": j.fatal,
+            "files": report::FILES,
+        }),
+        Err(e) => json!({ "error": e, "expected": report::expected(spec.scenario) }),
+    };
     // In this order, for a reader (serde_json's maps would sort the keys).
-    let fields: [(&str, Value); 12] = [
+    let fields: [(&str, Value); 13] = [
         ("scenario", json!(spec.scenario.name())),
         (
             "kernel",
@@ -458,6 +542,7 @@ fn write_result(spec: &Spec<'_>, outcome: &Outcome, log: &Log) -> anyhow::Result
             json!(if outcome.passed { "pass" } else { "fail" }),
         ),
         ("error", json!(outcome.error)),
+        ("verdict", verdict),
         ("checks_passed", json!(format!("{passed}/{total}"))),
         (
             "checks",
@@ -498,14 +583,19 @@ fn print_outcome(label: &str, o: &Outcome) {
             "lab: {label}   {} {}{}: {}",
             if c.passed { "pass" } else { "FAIL" },
             c.name,
-            if c.blocking { "" } else { " (non-blocking)" },
+            match (c.blocking, c.observer_bug) {
+                (true, _) => "",
+                (false, false) => " (non-blocking)",
+                (false, true) => " (non-blocking: observer bug)",
+            },
             c.detail
         );
     }
     eprintln!(
-        "lab: {label} {} in {:.1} s; artifacts in {}",
+        "lab: {label} {} in {:.1} s; verdict {}; artifacts in {}",
         if o.passed { "PASSED" } else { "FAILED" },
         o.wall.as_secs_f64(),
+        o.verdict.as_deref().unwrap_or("(none)"),
         o.dir.display()
     );
 }

@@ -1,0 +1,353 @@
+//! The verdict on each scenario, from the observer itself: the HOST build of
+//! `kdump-dma-observer report` (built once per `lab` run) reads the scenario's timeline.jsonl
+//! (console.log alone for capture-panic: what a BMC's serial-over-LAN log keeps) and writes
+//! report.md, report.html and report.json into the scenario folder, plus verdict.json: the JSON
+//! report's `judgement` object (its `verdict` field is the verdict word), as
+//! `kdump-dma-observer recover` writes it next to a dump.
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::{Context as _, ensure};
+use serde_json::Value;
+
+use super::{checks::Check, scenario::Scenario};
+use crate::{bounded, build, cmd};
+
+/// One `report` run; it takes well under a second.
+const TIMEOUT: Duration = Duration::from_mins(1);
+/// What every scenario folder gets, in this order.
+pub const FILES: [&str; 4] = ["verdict.json", "report.md", "report.html", "report.json"];
+
+/// Builds the host observer (debug: it only reads files here); returns the binary.
+pub fn build_observer(root: &Path) -> anyhow::Result<PathBuf> {
+    let target = build::target_dir(root)?;
+    cmd::run(
+        root,
+        Command::new("cargo")
+            .args([
+                "build",
+                "--package",
+                "observer",
+                "--bin",
+                "kdump-dma-observer",
+            ])
+            .env("CARGO_TARGET_DIR", &target),
+    )?;
+    let binary = target.join("debug/kdump-dma-observer");
+    ensure!(binary.is_file(), "{} was not built", binary.display());
+    Ok(binary)
+}
+
+/// What the observer judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// The file it read, relative to the scenario folder.
+    pub input: String,
+    pub verdict: String,
+    pub summary: String,
+    /// `kind` of the first fatal sign, if any.
+    pub first_fatal: Option<String>,
+    /// `kind` of every fatal sign in the evidence.
+    pub fatal: Vec<String>,
+}
+
+impl Judged {
+    fn from_report(input: &str, report: &Value) -> anyhow::Result<Self> {
+        let verdict = report["verdict"]
+            .as_str()
+            .context("report.json has no top-level `verdict` string")?;
+        let judgement = &report["judgement"];
+        ensure!(
+            judgement["verdict"] == verdict,
+            "report.json says `{verdict}` at the top and {} in its judgement",
+            judgement["verdict"]
+        );
+        Ok(Self {
+            input: input.to_owned(),
+            verdict: verdict.to_owned(),
+            summary: judgement["summary"].as_str().unwrap_or("").to_owned(),
+            first_fatal: judgement["first_fatal"]["kind"].as_str().map(str::to_owned),
+            fatal: judgement["evidence"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter(|e| e["fatal"] == true)
+                        .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// The file the scenario is judged from.
+#[must_use]
+pub fn input(scenario: Scenario) -> &'static str {
+    match scenario {
+        Scenario::CapturePanic => "console.log",
+        _ => "timeline.jsonl",
+    }
+}
+
+/// The verdict the scenario must get (docs/verdict.md).
+#[must_use]
+pub fn expected(scenario: Scenario) -> &'static str {
+    match scenario {
+        Scenario::Boot => "not-capture-kernel",
+        Scenario::Kdump => "reset-no-fatal",
+        Scenario::KdumpAer | Scenario::ExternalAbort | Scenario::CapturePanic => "flagged",
+    }
+}
+
+/// Runs `observer report` on the scenario's input in `dir`; writes the four files.
+pub fn write(observer: &Path, scenario: Scenario, dir: &Path) -> anyhow::Result<Judged> {
+    let input = input(scenario);
+    let source = dir.join(input);
+    ensure!(source.is_file(), "no {} to judge", source.display());
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    for (format, file) in [
+        ("json", "report.json"),
+        ("md", "report.md"),
+        ("html", "report.html"),
+    ] {
+        let mut cmd = Command::new(observer);
+        cmd.arg("report")
+            .arg(&source)
+            .args(["--format", format, "--output"])
+            .arg(dir.join(file))
+            .env("RUST_LOG", "warn");
+        let ran = bounded::run(
+            &mut cmd,
+            TIMEOUT,
+            &logs.join(format!("report-{format}")),
+            None,
+        )?;
+        ensure!(
+            ran.status.success(),
+            "`{}` failed ({}):\n{}",
+            bounded::show(&cmd),
+            ran.status,
+            ran.stderr_tail(10)
+        );
+    }
+    let path = dir.join("report.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let report: Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let judged = Judged::from_report(input, &report).with_context(|| path.display().to_string())?;
+    let verdict = dir.join(FILES[0]);
+    std::fs::write(&verdict, format!("{:#}\n", report["judgement"]))
+        .with_context(|| format!("writing {}", verdict.display()))?;
+    Ok(judged)
+}
+
+/// The checks on the verdict (and, for capture-panic, on what it rests on).
+#[must_use]
+pub fn checks(scenario: Scenario, judged: &Result<Judged, String>, dir: &Path) -> Vec<Check> {
+    let wanted = expected(scenario);
+    let name = format!("report verdict == {wanted}");
+    let judged = match judged {
+        Ok(j) => j,
+        Err(e) => return vec![Check::new(name, false, format!("no verdict: {e}"))],
+    };
+    let missing: Vec<&str> = FILES
+        .into_iter()
+        .filter(|f| !std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() > 0))
+        .collect();
+    let mut checks = vec![
+        Check::new(
+            format!("{} written", FILES.join(", ")),
+            missing.is_empty(),
+            if missing.is_empty() {
+                format!("from {}", judged.input)
+            } else {
+                format!("missing or empty: {}", missing.join(", "))
+            },
+        ),
+        Check::new(
+            name,
+            judged.verdict == wanted,
+            format!(
+                "{} (from {}): {}",
+                judged.verdict, judged.input, judged.summary
+            ),
+        ),
+    ];
+    if scenario == Scenario::CapturePanic {
+        // The panic itself is a fatal sign too; the injected AER error must come first.
+        checks.push(Check::new(
+            "console-only report: first fatal sign is the injected aer",
+            judged.first_fatal.as_deref() == Some("aer"),
+            format!(
+                "first fatal sign: {}",
+                judged.first_fatal.as_deref().unwrap_or("none")
+            ),
+        ));
+        checks.push(panic_is_fatal(judged));
+    }
+    checks
+}
+
+/// capture-panic: the capture kernel's own panic is on the console after the fatal AER, and
+/// docs/verdict.md counts a panic as a fatal sign, so the console-only report must list it.
+/// (It once did not: mirrored `kernel_boot` lines split the console into extra boots.)
+fn panic_is_fatal(judged: &Judged) -> Check {
+    let seen = judged.fatal.iter().any(|k| k == "panic");
+    Check::new(
+        "console-only report counts the capture kernel's panic as a fatal sign",
+        seen,
+        format!("fatal signs in the evidence: [{}]", judged.fatal.join(", ")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn judged(verdict: &str, first_fatal: Option<&str>) -> Judged {
+        Judged {
+            input: "console.log".into(),
+            verdict: verdict.into(),
+            summary: "s".into(),
+            first_fatal: first_fatal.map(str::to_owned),
+            fatal: first_fatal.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
+    #[test]
+    fn every_scenario_has_its_verdict() {
+        let all: Vec<(&str, &str)> = Scenario::ALL
+            .iter()
+            .map(|&s| (s.name(), expected(s)))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("boot", "not-capture-kernel"),
+                ("kdump", "reset-no-fatal"),
+                ("kdump-aer", "flagged"),
+                ("external-abort", "flagged"),
+                ("capture-panic", "flagged"),
+            ]
+        );
+        assert_eq!(input(Scenario::CapturePanic), "console.log");
+        assert_eq!(input(Scenario::Kdump), "timeline.jsonl");
+    }
+
+    #[test]
+    fn verdict_checks_pass_and_fail() {
+        let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in FILES {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        let names = |c: &[Check]| -> Vec<(String, bool)> {
+            c.iter().map(|c| (c.name.clone(), c.passed)).collect()
+        };
+        let ok = checks(
+            Scenario::KdumpAer,
+            &Ok(judged("flagged", Some("aer"))),
+            &dir,
+        );
+        assert!(ok.iter().all(|c| c.passed), "{ok:?}");
+        assert_eq!(ok.len(), 2);
+
+        let wrong = checks(Scenario::Kdump, &Ok(judged("flagged", Some("aer"))), &dir);
+        assert_eq!(
+            names(&wrong)[1],
+            ("report verdict == reset-no-fatal".to_owned(), false)
+        );
+        assert!(wrong[1].detail.starts_with("flagged (from console.log)"));
+
+        let panic_first = checks(
+            Scenario::CapturePanic,
+            &Ok(judged("flagged", Some("panic"))),
+            &dir,
+        );
+        assert_eq!(
+            names(&panic_first),
+            [
+                (
+                    "verdict.json, report.md, report.html, report.json written".to_owned(),
+                    true
+                ),
+                ("report verdict == flagged".to_owned(), true),
+                (
+                    "console-only report: first fatal sign is the injected aer".to_owned(),
+                    false
+                ),
+                (
+                    "console-only report counts the capture kernel's panic as a fatal sign"
+                        .to_owned(),
+                    true
+                ),
+            ]
+        );
+
+        std::fs::remove_file(dir.join("report.html")).unwrap();
+        let missing = checks(
+            Scenario::Boot,
+            &Ok(judged("not-capture-kernel", None)),
+            &dir,
+        );
+        assert!(!missing[0].passed);
+        assert!(missing[0].detail.contains("report.html"), "{missing:?}");
+
+        let failed = checks(Scenario::Boot, &Err("report crashed".into()), &dir);
+        assert_eq!(failed.len(), 1);
+        assert!(!failed[0].passed && failed[0].detail.contains("report crashed"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_panic_left_out_of_the_evidence_fails_the_scenario() {
+        let dir = std::env::temp_dir();
+        let aer_only = checks(
+            Scenario::CapturePanic,
+            &Ok(judged("flagged", Some("aer"))),
+            &dir,
+        );
+        let panic = aer_only.last().unwrap();
+        assert!(!panic.passed && panic.blocking, "{panic:?}");
+        let mut both = judged("flagged", Some("aer"));
+        both.fatal.push("panic".into());
+        let panic = checks(Scenario::CapturePanic, &Ok(both), &dir)
+            .pop()
+            .unwrap();
+        assert!(panic.passed, "{panic:?}");
+    }
+
+    #[test]
+    fn reads_the_json_report() {
+        let report = json!({
+            "verdict": "flagged",
+            "judgement": {"verdict": "flagged", "summary": "reset, then AER", "first_fatal": {"kind": "aer"}},
+        });
+        let with_evidence = json!({
+            "verdict": "flagged",
+            "judgement": {"verdict": "flagged", "evidence": [
+                {"kind": "smmu_reset", "fatal": false},
+                {"kind": "aer", "fatal": true},
+                {"kind": "panic", "fatal": true},
+            ]},
+        });
+        assert_eq!(
+            Judged::from_report("x", &with_evidence).unwrap().fatal,
+            ["aer", "panic"]
+        );
+        let j = Judged::from_report("timeline.jsonl", &report).unwrap();
+        assert_eq!(j.verdict, "flagged");
+        assert!(j.fatal.is_empty(), "no evidence array: no fatal signs");
+        assert_eq!(j.first_fatal.as_deref(), Some("aer"));
+        let torn = json!({"verdict": "flagged", "judgement": {"verdict": "preserved"}});
+        assert!(Judged::from_report("x", &torn).is_err());
+        assert!(Judged::from_report("x", &json!({})).is_err());
+    }
+}
