@@ -123,6 +123,9 @@ pub enum Detail {
         version: String,
         capture_kernel: bool,
         kernel_release: String,
+        /// The machine's host name (`uname -n`).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        hostname: String,
         probes: Vec<ProbeReport>,
     },
     /// The daemon stopped; final loss accounting. Written last.

@@ -133,6 +133,7 @@ pub async fn run(
             version: status.version.clone(),
             capture_kernel,
             kernel_release: status.kernel_release.clone(),
+            hostname: hostname(),
             probes: attached.reports.clone(),
         },
     );
@@ -475,17 +476,27 @@ fn write_status(path: Option<&std::path::Path>, status: &Status) -> Result<(), R
         })
 }
 
+/// `uname -n`.
+#[must_use]
+pub fn hostname() -> String {
+    uname_field(|u| u.nodename.as_ptr())
+}
+
 /// `uname -r`.
 #[must_use]
 pub fn kernel_release() -> String {
+    uname_field(|u| u.release.as_ptr())
+}
+
+fn uname_field(field: impl Fn(&libc::utsname) -> *const libc::c_char) -> String {
     // SAFETY: utsname is plain data; uname fills it.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer.
     if unsafe { libc::uname(&raw mut uts) } != 0 {
         return String::new();
     }
-    // SAFETY: uname NUL-terminates the field.
-    unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) }
+    // SAFETY: uname NUL-terminates every field.
+    unsafe { std::ffi::CStr::from_ptr(field(&uts)) }
         .to_string_lossy()
         .into_owned()
 }

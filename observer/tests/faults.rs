@@ -21,7 +21,15 @@ fn sigkill_during_an_event_storm_leaves_only_valid_lines() {
     let trigger = Trigger::fork(400_000);
     let daemon = Daemon::start(dir.path(), trigger.pid, &["--ring-buffer-bytes", "8388608"]);
     trigger.fire();
-    std::thread::sleep(Duration::from_millis(150));
+    // Kill it in the middle of the storm: once events are being written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&daemon.output).map_or(0, |t| t.lines().count()) < 1000 {
+        assert!(
+            Instant::now() < deadline,
+            "the storm never reached the timeline"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let (status, _) = daemon.stop_with(libc::SIGKILL);
     assert_eq!(status.code(), None, "killed by a signal");
     trigger.wait();

@@ -60,6 +60,7 @@ pub fn render(report: &Report) -> String {
         );
     };
     row(&mut out, "input", Some(&h.input));
+    row(&mut out, "host", h.host.as_deref());
     row(&mut out, "capture kernel", h.capture_kernel.as_deref());
     row(&mut out, "crashed kernel", h.crashed_kernel.as_deref());
     row(&mut out, "command line", h.cmdline.as_deref());

@@ -57,6 +57,7 @@ pub fn render(report: &Report) -> String {
         );
     };
     row(&mut md, "input", Some(&h.input));
+    row(&mut md, "host", h.host.as_deref());
     row(&mut md, "capture kernel", h.capture_kernel.as_deref());
     row(&mut md, "crashed kernel", h.crashed_kernel.as_deref());
     row(&mut md, "command line", h.cmdline.as_deref());

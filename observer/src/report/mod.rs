@@ -25,6 +25,9 @@ pub const MAX_ROWS: usize = 500;
 pub struct Header {
     /// Where the input came from.
     pub input: String,
+    /// The machine, when the daemon recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// The capture kernel (`uname -r` or `Linux version` line), when known.
     pub capture_kernel: Option<String>,
     /// The crashed kernel, when the input holds its boot (console log, vmcore-dmesg).

@@ -294,6 +294,7 @@ impl Metrics {
                         version: String::new(),
                         capture_kernel: self.capture_kernel.get() == 1,
                         kernel_release: String::new(),
+                        hostname: String::new(),
                         probes: Vec::new(),
                     },
                 ),

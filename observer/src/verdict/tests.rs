@@ -176,6 +176,7 @@ fn normal_boot_is_not_a_capture_kernel() {
             version: "0".into(),
             capture_kernel: false,
             kernel_release: "6.12".into(),
+            hostname: String::new(),
             probes: Vec::new(),
         },
     )];
@@ -281,6 +282,7 @@ fn daemon_timeline_with_fused_reset_is_flagged_with_high_confidence() {
                 version: "0".into(),
                 capture_kernel: true,
                 kernel_release: "6.12".into(),
+                hostname: String::new(),
                 probes: Vec::new(),
             },
         ),
@@ -317,6 +319,7 @@ fn boot_trace_cr0_clear_alone_counts_as_reset() {
                 version: "0".into(),
                 capture_kernel: true,
                 kernel_release: "6.12".into(),
+                hostname: String::new(),
                 probes: Vec::new(),
             },
         ),
