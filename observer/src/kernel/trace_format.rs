@@ -123,7 +123,8 @@ fn parse_field(line: &str) -> Option<Field> {
         None => (decl, None),
     };
     let split = head.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
-    let name = &head[split + 1..];
+    // The separator may be a multi-byte character in a corrupt file: skip all of it.
+    let name = &head[split + head[split..].chars().next()?.len_utf8()..];
     if name.is_empty() {
         return None;
     }
@@ -198,6 +199,17 @@ print fmt: \"%s PCIe Bus Error: severity=%s, %s, TLP Header=%s\", ...
             e.to_string().starts_with("/t/format:4: expected field:"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn multibyte_garbage_in_a_field_is_an_error_not_a_panic() {
+        // Found by the trace_format fuzz target.
+        let text = "name: x\nID: 3\nformat:\n\tfield:`hned\u{3db}\u{160}999\n";
+        let e = EventFormat::parse(Path::new("f"), text).unwrap_err();
+        assert_eq!(e.line, 4);
+        let text = "name: x\nID: 3\n\tfield:u32 \u{3db}a;\toffset:0;\tsize:4;\tsigned:0;\n";
+        let f = EventFormat::parse(Path::new("f"), text).unwrap();
+        assert_eq!(f.fields[0].name, "a");
     }
 
     #[test]
