@@ -59,16 +59,9 @@ pub fn render(report: &Report) -> String {
             val.map_or_else(|| "unknown".to_owned(), escape)
         );
     };
-    row(&mut out, "input", Some(&h.input));
-    row(&mut out, "host", h.host.as_deref());
-    row(&mut out, "capture kernel", h.capture_kernel.as_deref());
-    row(&mut out, "crashed kernel", h.crashed_kernel.as_deref());
-    row(&mut out, "command line", h.cmdline.as_deref());
-    row(
-        &mut out,
-        "SMMU instances",
-        Some(h.smmu_instances.join(", ").as_str()).filter(|s| !s.is_empty()),
-    );
+    for (label, value) in h.rows() {
+        row(&mut out, label, value.as_deref());
+    }
     if let Some(ns) = v.reset_to_first_fatal_ns {
         row(
             &mut out,

@@ -56,24 +56,9 @@ pub fn render(report: &Report) -> String {
             val.map_or_else(|| "unknown".to_owned(), escape)
         );
     };
-    row(&mut md, "input", Some(&h.input));
-    row(&mut md, "host", h.host.as_deref());
-    row(&mut md, "capture kernel", h.capture_kernel.as_deref());
-    row(&mut md, "crashed kernel", h.crashed_kernel.as_deref());
-    row(&mut md, "command line", h.cmdline.as_deref());
-    row(
-        &mut md,
-        "SMMU instances",
-        Some(&h.smmu_instances.join(", "))
-            .filter(|s| !s.is_empty())
-            .map(String::as_str),
-    );
-    let _ = writeln!(
-        md,
-        "| boots in input | {} (judged: {}) |",
-        v.boots,
-        v.judged_boot + 1
-    );
+    for (label, value) in h.rows() {
+        row(&mut md, label, value.as_deref());
+    }
     if let Some(ns) = v.reset_to_first_fatal_ns {
         let _ = writeln!(md, "| reset → first fatal sign | {} |", human_duration(ns));
     }

@@ -130,6 +130,24 @@ fn crashed_kernel(events: &[Event], verdict: &Verdict) -> Option<String> {
         })
 }
 
+impl Header {
+    /// The header as (label, value) rows, the same in every format; `None` reads "unknown".
+    #[must_use]
+    pub fn rows(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("input", Some(self.input.clone())),
+            ("host", self.host.clone()),
+            ("capture kernel", self.capture_kernel.clone()),
+            ("crashed kernel", self.crashed_kernel.clone()),
+            ("command line", self.cmdline.clone()),
+            (
+                "SMMU instances",
+                Some(self.smmu_instances.join(", ")).filter(|s| !s.is_empty()),
+            ),
+        ]
+    }
+}
+
 /// Events worth a timeline row (the self-test and bookkeeping kinds are not).
 #[must_use]
 pub fn shown(event: &Event) -> bool {
