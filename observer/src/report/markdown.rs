@@ -59,6 +59,12 @@ pub fn render(report: &Report) -> String {
     for (label, value) in h.rows() {
         row(&mut md, label, value.as_deref());
     }
+    let _ = writeln!(
+        md,
+        "| boots in input | {} (judged: {}) |",
+        v.boots,
+        v.judged_boot + 1
+    );
     if let Some(ns) = v.reset_to_first_fatal_ns {
         let _ = writeln!(md, "| reset → first fatal sign | {} |", human_duration(ns));
     }
