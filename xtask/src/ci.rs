@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest.
 use std::{path::Path, process::Command};
 
-use crate::{build, cmd, dashboards, html_check, lab, setup, toolchain};
+use crate::{build, cmd, dashboards, fuzz, html_check, lab, setup, toolchain};
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -100,6 +100,15 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
 
     step("HTML report in Chromium (html-check, on the kdump-aer report)");
     html_check::run(root, &html_check::HtmlCheckArgs { report: None })?;
+
+    step("fuzzing, bounded (10 s per parser target; `cargo xtask fuzz` for long runs)");
+    fuzz::run(
+        root,
+        &fuzz::FuzzArgs {
+            seconds: 10,
+            target: None,
+        },
+    )?;
 
     step(&format!(
         "ci passed in {:.0} s",
