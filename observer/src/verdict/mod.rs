@@ -256,12 +256,18 @@ pub fn ordered(events: &[Event]) -> Vec<Event> {
 }
 
 /// Sorts by time, but keeps boots in input order (each boot's clock starts near zero).
+/// A daemon's timeline starts with its own `observer_started` record and then replays the
+/// kernel log from boot, so an earlier `kernel_boot` after only the daemon's records is the same
+/// boot, not a new one.
 fn sort_within_boots(events: &mut [&Event]) {
     let mut start = 0;
     for i in 1..=events.len() {
         if i == events.len()
             || matches!(events[i].detail, Detail::KernelBoot { .. })
                 && events[i].ts_ns < events[i - 1].ts_ns
+                && events[start..i]
+                    .iter()
+                    .any(|e| e.source != Source::Observer)
         {
             events[start..i].sort_by_key(|e| e.ts_ns);
             start = i;

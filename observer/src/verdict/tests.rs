@@ -385,3 +385,33 @@ fn an_incomplete_dump_after_the_reset_is_a_fatal_sign() {
     ];
     assert_eq!(judge(&complete).verdict, VerdictKind::ResetNoFatal);
 }
+
+#[test]
+fn a_daemon_timeline_replaying_the_log_is_one_boot() {
+    // observer_started is written first (at 5 s), then the kernel-log backlog from 0 s.
+    let events = vec![
+        ev(
+            5000,
+            Source::Observer,
+            Detail::ObserverStarted {
+                version: "0".into(),
+                capture_kernel: true,
+                kernel_release: "6.12".into(),
+                hostname: String::new(),
+                probes: Vec::new(),
+            },
+        ),
+        ev(0, Source::Kmsg, Detail::KernelBoot { version: None }),
+        ev(
+            1637,
+            Source::Kmsg,
+            Detail::SmmuReset {
+                smmu: "9050000.smmuv3".into(),
+                writes: Vec::new(),
+            },
+        ),
+    ];
+    let v = judge(&events);
+    assert_eq!(v.boots, 1);
+    assert_eq!(v.verdict, VerdictKind::ResetNoFatal);
+}
