@@ -124,7 +124,7 @@ pub fn run(root: &Path, args: &DashboardsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut findings = Findings::default();
     ensure_packages()?;
-    let observer = build_observer(root)?;
+    let observer = crate::lab::report::build_observer(root)?;
 
     let tmp = TempDir::new(args.keep_temp)?;
     let mut procs = Processes::default();
@@ -316,38 +316,6 @@ fn ensure_packages() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(())
-}
-
-/// Cargo's target folder: `CARGO_TARGET_DIR` (relative to the current folder, as cargo reads
-/// it) or `<workspace>/target`.
-fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
-    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) if Path::new(&dir).is_absolute() => Ok(PathBuf::from(dir)),
-        Some(dir) => Ok(std::env::current_dir()
-            .context("reading the current folder")?
-            .join(dir)),
-        None => Ok(root.join("target")),
-    }
-}
-
-/// Builds the daemon (debug); returns the binary.
-fn build_observer(root: &Path) -> anyhow::Result<PathBuf> {
-    let target = target_dir(root)?;
-    cmd::run(
-        root,
-        Command::new("cargo")
-            .args([
-                "build",
-                "--package",
-                "observer",
-                "--bin",
-                "kdump-dma-observer",
-            ])
-            .env("CARGO_TARGET_DIR", &target),
-    )?;
-    let binary = target.join("debug/kdump-dma-observer");
-    ensure!(binary.is_file(), "{} was not built", binary.display());
-    Ok(binary)
 }
 
 /// Lays out a dump directory with two captures (a complete dump of a capture that reset the

@@ -16,14 +16,14 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
 
 use crate::{
-    bounded, build,
+    build,
     chromium::{Chromium, Visit},
     lab::{self, checks::Check},
     png,
@@ -224,25 +224,13 @@ fn hostile_report(
     let mut verdict = String::new();
     let html = out.join("hostile.report.html");
     for (format, file) in [("html", &html), ("json", &out.join("hostile.report.json"))] {
-        let mut cmd = Command::new(observer);
-        cmd.arg("report")
-            .arg(timeline)
-            .args(["--format", format, "--output"])
-            .arg(file)
-            .env("RUST_LOG", "warn");
-        let ran = bounded::run(
-            &mut cmd,
-            Duration::from_mins(1),
+        crate::lab::report::render(
+            observer,
+            timeline,
+            format,
+            file,
             &out.join("logs").join(format!("report-{format}")),
-            None,
         )?;
-        ensure!(
-            ran.status.success(),
-            "`{}` failed ({}):\n{}",
-            bounded::show(&cmd),
-            ran.status,
-            ran.stderr_tail(10)
-        );
         if format == "json" {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;

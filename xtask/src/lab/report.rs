@@ -102,6 +102,32 @@ pub fn expected(scenario: Scenario) -> &'static str {
     }
 }
 
+/// Runs `observer report INPUT --format FORMAT --output OUTPUT`, bounded in time, its output
+/// logged under `log`; fails with the command and the end of its stderr.
+pub fn render(
+    observer: &Path,
+    input: &Path,
+    format: &str,
+    output: &Path,
+    log: &Path,
+) -> anyhow::Result<()> {
+    let mut cmd = Command::new(observer);
+    cmd.arg("report")
+        .arg(input)
+        .args(["--format", format, "--output"])
+        .arg(output)
+        .env("RUST_LOG", "warn");
+    let ran = bounded::run(&mut cmd, TIMEOUT, log, None)?;
+    ensure!(
+        ran.status.success(),
+        "`{}` failed ({}):\n{}",
+        bounded::show(&cmd),
+        ran.status,
+        ran.stderr_tail(10)
+    );
+    Ok(())
+}
+
 /// Runs `observer report` on the scenario's input in `dir`; writes the four files.
 pub fn write(observer: &Path, scenario: Scenario, dir: &Path) -> anyhow::Result<Judged> {
     let input = input(scenario);
@@ -114,25 +140,13 @@ pub fn write(observer: &Path, scenario: Scenario, dir: &Path) -> anyhow::Result<
         ("md", "report.md"),
         ("html", "report.html"),
     ] {
-        let mut cmd = Command::new(observer);
-        cmd.arg("report")
-            .arg(&source)
-            .args(["--format", format, "--output"])
-            .arg(dir.join(file))
-            .env("RUST_LOG", "warn");
-        let ran = bounded::run(
-            &mut cmd,
-            TIMEOUT,
+        render(
+            observer,
+            &source,
+            format,
+            &dir.join(file),
             &logs.join(format!("report-{format}")),
-            None,
         )?;
-        ensure!(
-            ran.status.success(),
-            "`{}` failed ({}):\n{}",
-            bounded::show(&cmd),
-            ran.status,
-            ran.stderr_tail(10)
-        );
     }
     let path = dir.join("report.json");
     let text =
