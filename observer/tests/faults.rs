@@ -270,12 +270,16 @@ fn without_tracefs_the_daemon_reports_degraded_and_carries_on() {
         }
     }
     assert!(status["boot_trace"]["error"].is_string());
-    // The kernel log still came through.
+    // The kernel log was still read. Whether any of its records is evidence (an SMMU, AER,
+    // panic line) depends on the host, so count records read, not events.
+    let kmsg = status["kmsg"].as_str().unwrap();
+    let read: u64 = kmsg
+        .strip_prefix("read ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("kmsg status: {kmsg}"));
+    assert!(read > 0, "no kernel log records read: {kmsg}");
     let text = std::fs::read_to_string(&timeline).unwrap();
-    assert!(
-        text.contains("\"source\":\"kmsg\""),
-        "kmsg events expected:\n{text}"
-    );
     assert!(
         text.trim_end().ends_with('}') && text.lines().last().unwrap().contains("observer_stopped")
     );
