@@ -2,6 +2,7 @@
 //! DMA still in flight for the crashed kernel, and streams it as one timeline.
 //!
 //! Data flows one way: [`sources`] → timeline ([`event::Event`]) → [`sinks`].
+pub mod capture_dir;
 pub mod clock;
 pub mod event;
 pub mod kernel;
@@ -12,6 +13,8 @@ pub mod recover;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod sd_notify;
+pub mod setup;
 pub mod sinks;
 pub mod smmu;
 pub mod sources;

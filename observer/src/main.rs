@@ -63,6 +63,22 @@ enum Command {
     ///     --append="$(cat /proc/cmdline) reset_devices nr_cpus=1 $(kdump-dma-observer cmdline)"
     #[command(verbatim_doc_comment)]
     Cmdline,
+    /// Audit the kdump configuration; with --apply, add the boot-time instrumentation to it.
+    ///
+    /// Finds Debian's kdump-tools (/etc/default/kdump-tools, KDUMP_CMDLINE_APPEND) or
+    /// kdump-utils (/etc/sysconfig/kdump, KDUMP_COMMANDLINE_APPEND), merges what `cmdline`
+    /// prints into the capture kernel's command line (keeping every other parameter, and
+    /// kdump-tools' default when the variable is unset), checks the crash reservation against
+    /// the observer's needs, and warns about settings that hide evidence (hest_disable,
+    /// pci=noaer, pcie_ports=compat, ...). Without --apply nothing is written. With it the
+    /// file is backed up (FILE.kdump-dma-observer-<stamp>.bak) and replaced atomically; a
+    /// second run changes nothing. Reload kdump afterwards (the output says how).
+    ///
+    /// Examples:
+    ///   kdump-dma-observer setup
+    ///   kdump-dma-observer setup --apply && systemctl restart kdump-tools
+    #[command(verbatim_doc_comment)]
+    Setup(SetupArgs),
     /// Attach every probe this kernel offers, print each probe's state, detach and exit.
     Probes(ProbesArgs),
     /// Judge a capture boot and write a post-mortem report.
@@ -120,6 +136,19 @@ struct RecoverArgs {
         value_name = "FILE"
     )]
     state: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct SetupArgs {
+    /// Write the change (default: only show it).
+    #[arg(long)]
+    apply: bool,
+    /// The kdump configuration file, if not the flavour's standard one.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Which kdump implementation reads the file (default: the one whose file exists).
+    #[arg(long, value_parser = ["kdump-tools", "kdump-utils"])]
+    flavor: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -183,6 +212,14 @@ struct RunArgs {
     /// outputs open.
     #[arg(long)]
     keep_privileges: bool,
+    /// Capture-kernel mode, as the systemd unit runs it: DIR is the dump directory
+    /// (KDUMP_COREDIR / kdump.conf `path`, normally /var/crash). The timeline, status.json and
+    /// metrics are written into DIR/kdump-dma-observer.<UTC stamp>/ while the dump is taken;
+    /// on SIGTERM they move into the directory the dump tool created for this capture
+    /// (kdump-tools: DIR/<stamp>/), beside report.md, report.html, report.json and
+    /// verdict.json. Without a dump they stay where they are, and `recover` moves them later.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["output", "status", "textfile_dir"])]
+    dump_dir: Option<PathBuf>,
     /// Size of the BPF ring buffer in bytes: a power of two, at least the page size. Each event
     /// takes 96 bytes; events that do not fit are counted as drops and reported.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
@@ -199,6 +236,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(&args),
         Command::Cmdline => cmdline(),
+        Command::Setup(args) => setup(&args),
         Command::Probes(args) => probes(&args),
         Command::Report(args) => report(&args),
         Command::Replay(args) => replay(&args),
@@ -226,10 +264,22 @@ fn init_logging(default: &str) {
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     raise_memlock_limit();
-    let destination = args
-        .output
-        .clone()
-        .map_or(Destination::Stdout, Destination::File);
+    let live = match &args.dump_dir {
+        Some(dir) => Some(observer::capture_dir::LiveDir::create(
+            dir,
+            std::time::SystemTime::now(),
+        )?),
+        None => None,
+    };
+    let (output, status, textfile_dir) = match &live {
+        Some(l) => (Some(l.timeline()), Some(l.status()), Some(l.path.clone())),
+        None => (
+            args.output.clone(),
+            args.status.clone(),
+            args.textfile_dir.clone(),
+        ),
+    };
+    let destination = output.map_or(Destination::Stdout, Destination::File);
     let config = RunConfig {
         destination: destination.clone(),
         load: LoadOptions {
@@ -237,10 +287,10 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             self_test_tgid: args.self_test_pid,
         },
         vmcore: PathBuf::from(VMCORE),
-        status: args.status.clone(),
+        status,
         kmsg_mirror: !args.no_kmsg_mirror,
         listen: args.listen,
-        textfile_dir: args.textfile_dir.clone(),
+        textfile_dir,
         keep_privileges: args.keep_privileges,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -262,12 +312,62 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             shutdown,
             |probes, capture| {
                 print_status(probes, capture, &destination);
+                notify_ready(probes);
             },
         )
         .await
         .context("kdump-dma-observer run")
     })?;
-    Ok(finish(&summary))
+    let code = finish(&summary);
+    if let Some(live) = &live {
+        hand_off(live);
+    }
+    Ok(code)
+}
+
+/// Tells systemd (`Type=notify`) that the probes are attached, so the dump may start.
+fn notify_ready(probes: &[ProbeReport]) {
+    let attached = probes
+        .iter()
+        .filter(|p| p.state == ProbeState::Attached)
+        .count();
+    let state = format!(
+        "READY=1\nSTATUS={attached} of {} probes attached",
+        probes.len()
+    );
+    if let Err(e) = observer::sd_notify::notify(&state) {
+        tracing::warn!("cannot notify the service manager: {e}");
+    }
+}
+
+/// `--dump-dir`: moves the timeline, status and metrics beside the dump and writes the report.
+fn hand_off(live: &observer::capture_dir::LiveDir) {
+    use observer::capture_dir::HandOff;
+    let _ = observer::sd_notify::notify("STOPPING=1");
+    let dir = match observer::capture_dir::hand_off(live) {
+        Ok(HandOff::Moved(dir)) => dir,
+        Ok(HandOff::NoDump) => {
+            eprintln!(
+                "no dump directory appeared: the timeline stays in {} (`recover` will pair it with a later dump)",
+                live.path.display()
+            );
+            live.path.clone()
+        }
+        Err(e) => {
+            eprintln!(
+                "kdump-dma-observer: error: {e}; the files stay in {}",
+                live.path.display()
+            );
+            live.path.clone()
+        }
+    };
+    let (done, _) = observer::recover::report_capture(&dir, None);
+    eprintln!(
+        "report: {} ({}): {}",
+        dir.join("report.md").display(),
+        done.verdict,
+        done.summary
+    );
 }
 
 fn print_status(probes: &[ProbeReport], capture_kernel: bool, destination: &Destination) {
@@ -315,7 +415,54 @@ fn finish(summary: &RunSummary) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn cmdline() -> anyhow::Result<ExitCode> {
+fn setup(args: &SetupArgs) -> anyhow::Result<ExitCode> {
+    use observer::setup::{self, audit::Level, kdump_config::Flavor};
+    let flavor = match args.flavor.as_deref() {
+        Some("kdump-utils") => Flavor::KdumpUtils,
+        Some(_) => Flavor::KdumpTools,
+        None => Flavor::detect(std::path::Path::new("/")).ok_or(setup::SetupError::NotFound)?,
+    };
+    let path = args.config.clone().unwrap_or_else(|| flavor.path());
+    let instrumentation = instrumentation_plan()?;
+    let system = setup::System {
+        proc_cmdline: std::fs::read_to_string("/proc/cmdline").unwrap_or_default(),
+        crash_size: std::fs::read_to_string("/sys/kernel/kexec_crash_size")
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+    };
+    let plan = setup::plan(flavor, &path, &instrumentation.cmdline, &system)?;
+    println!("{} ({})", path.display(), flavor.variable());
+    match plan.current.line {
+        Some(n) => println!("  line {n}: {}", plan.current.effective),
+        None => println!("  not set; the default is: {}", plan.current.effective),
+    }
+    for f in &plan.findings {
+        println!("{:<5} {}", f.level.word(), f.text);
+    }
+    let warnings = if plan.findings.iter().any(|f| f.level == Level::Warn) {
+        "warnings above"
+    } else {
+        "no warnings"
+    };
+    let Some(_) = &plan.new_text else {
+        println!("ok    the boot-time instrumentation is already configured ({warnings})");
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!("change {} to:\n  {}", flavor.variable(), plan.wanted);
+    if args.apply {
+        let stamp = observer::capture_dir::utc_stamp(std::time::SystemTime::now());
+        if let Some(backup) = setup::apply(&plan, &stamp)? {
+            println!("wrote {} (backup: {})", path.display(), backup.display());
+        }
+        println!("reload kdump to use it: {}", flavor.reload_hint());
+    } else {
+        println!("dry run: nothing written; run with --apply to make the change ({warnings})");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The boot-time instrumentation for this kernel, with what was left out on stderr.
+fn instrumentation_plan() -> anyhow::Result<observer::kernel::boot_instrumentation::Plan> {
     use observer::kernel::{boot_instrumentation, kallsyms, tracefs::Tracefs};
     let wanted = observer::probes::wanted_symbols();
     let kallsyms =
@@ -332,6 +479,11 @@ fn cmdline() -> anyhow::Result<ExitCode> {
             Some(why) => eprintln!("left out  {:<18} kprobe {}: {why}", d.event, d.symbol),
         }
     }
+    Ok(plan)
+}
+
+fn cmdline() -> anyhow::Result<ExitCode> {
+    let plan = instrumentation_plan()?;
     println!("{}", plan.cmdline);
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    capture_dir::{HandOff, LiveDir, hand_off},
     event::{Detail, Event, Source},
     report::{Report, html, input, json, markdown},
     sinks::metrics::{Metrics, TEXTFILE_NAME},
@@ -75,6 +76,7 @@ pub enum RecoverError {
 /// Processes every capture directory not processed before; returns what it did.
 pub fn run(config: &RecoverConfig) -> Result<Vec<Recovered>, RecoverError> {
     let mut state = load_state(&config.state)?;
+    adopt_live_dirs(&config.dump_dir);
     let mut done = Vec::new();
     let mut last_metrics = None;
     for dir in capture_dirs(&config.dump_dir)? {
@@ -82,7 +84,7 @@ pub fn run(config: &RecoverConfig) -> Result<Vec<Recovered>, RecoverError> {
         if state.processed.contains(&key) {
             continue;
         }
-        let (recovered, metrics) = recover_one(&dir, config.pstore.as_deref());
+        let (recovered, metrics) = report_capture(&dir, config.pstore.as_deref());
         state.captures_seen += 1;
         if recovered.verdict == "flagged" {
             state.captures_flagged += 1;
@@ -95,6 +97,10 @@ pub fn run(config: &RecoverConfig) -> Result<Vec<Recovered>, RecoverError> {
         && (last_metrics.is_some() || !state.processed.is_empty())
     {
         let text = textfile(last_metrics.as_deref(), &state);
+        std::fs::create_dir_all(dir).map_err(|source| RecoverError::Write {
+            path: dir.clone(),
+            source,
+        })?;
         write_atomically(&dir.join(TEXTFILE_NAME), text.as_bytes())?;
     }
     save_state(&config.state, &state)?;
@@ -146,7 +152,31 @@ pub fn outcome(dir: &Path) -> Option<(bool, String)> {
         .map(|n| (false, format!("only {n}: no dump file")))
 }
 
-fn recover_one(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::sync::Arc<Metrics>) {
+/// A daemon killed before its own hand-off (SIGKILL, a capture kernel that died) leaves its
+/// live directory; its files join the dump of the same capture now, if there is one.
+fn adopt_live_dirs(dump_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dump_dir) else {
+        return;
+    };
+    let mut live: Vec<LiveDir> = entries
+        .flatten()
+        .filter_map(|e| LiveDir::parse(&e.path()))
+        .collect();
+    live.sort_by_key(|l| l.started);
+    for l in live {
+        match hand_off(&l) {
+            Ok(HandOff::Moved(to)) => {
+                tracing::info!("moved {} into {}", l.path.display(), to.display());
+            }
+            Ok(HandOff::NoDump) => {}
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+}
+
+/// Judges one capture directory and writes report.md, report.html, report.json and
+/// verdict.json into it; returns the outcome and the capture's metrics.
+pub fn report_capture(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::sync::Arc<Metrics>) {
     let mut events = match input::load(dir) {
         Ok(l) => l.events,
         Err(e) => {
@@ -321,6 +351,34 @@ mod tests {
             .unwrap();
         assert!(prom.contains("kdump_dma_observer_captures_seen_total 2"));
         assert!(prom.contains("kdump_dma_observer_captures_flagged_total 1"));
+    }
+
+    #[test]
+    fn a_live_dir_left_by_a_killed_daemon_joins_its_dump() {
+        let root = tempfile::tempdir().unwrap();
+        let cfg = config(root.path());
+        let live = LiveDir::create(&cfg.dump_dir, std::time::SystemTime::now()).unwrap();
+        let lines = concat!(
+            r#"{"ts_ns":1000,"source":"observer","kind":"observer_started","version":"0.1.0","capture_kernel":true,"kernel_release":"6.12.95+deb12-arm64","hostname":"lab","probes":[]}"#,
+            "\n",
+            r#"{"ts_ns":1048614000,"source":"kmsg","raw":"arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...","kind":"smmu_reset","smmu":"9050000.smmuv3"}"#,
+            "\n"
+        );
+        std::fs::write(live.timeline(), lines).unwrap();
+        let capture = cfg.dump_dir.join("202611241003");
+        std::fs::create_dir_all(&capture).unwrap();
+        std::fs::write(capture.join("dump.202611241003"), b"full").unwrap();
+
+        let done = run(&cfg).unwrap();
+        assert_eq!(
+            done.len(),
+            1,
+            "one capture, not a dump plus a stray timeline"
+        );
+        assert_eq!(done[0].dir, capture);
+        assert!(capture.join("timeline.jsonl").is_file());
+        assert!(!live.path.exists());
+        assert_eq!(done[0].verdict, "reset-no-fatal", "{}", done[0].summary);
     }
 
     #[test]

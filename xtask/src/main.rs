@@ -6,6 +6,7 @@ mod chromium;
 mod ci;
 mod cmd;
 mod dashboards;
+mod deb;
 mod debian;
 mod demo;
 mod elf;
@@ -13,6 +14,7 @@ mod fuzz;
 mod html_check;
 mod inflate;
 mod lab;
+mod packaging_checks;
 mod png;
 mod setup;
 mod toolchain;
@@ -35,6 +37,11 @@ enum Task {
     Setup(setup::SetupArgs),
     /// Build the daemon (with its embedded eBPF object) in release mode.
     Build(build::BuildArgs),
+    /// Build the Debian package (target/debian/kdump-dma-observer_<version>-1_<arch>.deb):
+    /// the daemon, both systemd units, the dracut module, the dashboards and a man page. Then
+    /// check it: `systemd-analyze verify` of the units, and Debian's dracut (unpacked, not
+    /// installed) building an initramfs that holds the module's binary and unit.
+    Deb(deb::DebArgs),
     /// The main job: install what is missing (setup, with the QEMU lab's host part), run the
     /// kdump-aer lab scenario (an arm64 kdump whose capture kernel resets the SMMUv3, then
     /// PCI Express AER errors), and print the verdict, the start of `report.md` and where
@@ -69,6 +76,7 @@ fn main() -> anyhow::Result<()> {
     match cli.task {
         Task::Setup(args) => setup::run_with(&root, &args),
         Task::Build(args) => build::run(&root, &args).map(|_| ()),
+        Task::Deb(args) => deb::run(&root, &args).map(|_| ()),
         Task::Demo(args) => demo::run(&root, &args),
         Task::Lab(args) => lab::run_cli(&root, &args),
         Task::HtmlCheck(args) => html_check::run(&root, &args),

@@ -1,0 +1,171 @@
+//! What `setup` reports about a kdump configuration besides the instrumentation: whether the
+//! crash kernel has room for the observer, and command-line settings that hide evidence.
+
+/// The capture unit's memory cap (`MemoryMax=` in kdump-dma-observer.service): the most the
+/// observer can take from the crash kernel's reservation.
+pub const OBSERVER_MEMORY_MAX: u64 = 64 << 20;
+/// Smallest reservation with which the arm64 capture kernel, systemd, kdump-tools and the
+/// observer ran in the lab (crashkernel=256M: 135 MB available after the kernel itself).
+pub const RECOMMENDED_CRASHKERNEL: u64 = 256 << 20;
+
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok,
+    Note,
+    Warn,
+}
+
+impl Level {
+    #[must_use]
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Note => "note",
+            Self::Warn => "warn",
+        }
+    }
+}
+
+/// One line of the audit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    pub text: String,
+}
+
+/// Parameters that change what the capture kernel can see, and why that matters here.
+const SETTINGS: &[(&str, Level, &str)] = &[
+    (
+        "hest_disable",
+        Level::Warn,
+        "firmware-first errors (GHES) are not reported in the capture kernel: fatal platform errors caused by aborted DMA go unseen",
+    ),
+    (
+        "pci=noaer",
+        Level::Warn,
+        "PCIe AER is off: AER errors raised by aborted DMA go unseen",
+    ),
+    (
+        "pcie_ports=compat",
+        Level::Warn,
+        "the PCIe port services (AER, DPC) are not bound: those errors go unseen",
+    ),
+    (
+        "printk.devkmsg=off",
+        Level::Warn,
+        "the daemon cannot mirror its timeline into the kernel log",
+    ),
+    (
+        "iommu.passthrough=1",
+        Level::Note,
+        "the IOMMU is in passthrough: the capture kernel's SMMU reset differs from a translated setup",
+    ),
+    (
+        "arm-smmu-v3.disable_bypass=0",
+        Level::Note,
+        "the SMMUv3 lets unmatched DMA bypass instead of aborting it",
+    ),
+    (
+        "nr_cpus",
+        Level::Note,
+        "the capture kernel runs on few CPUs (the usual kdump setting; the observer needs one)",
+    ),
+    (
+        "maxcpus",
+        Level::Note,
+        "the capture kernel runs on few CPUs (the observer needs one)",
+    ),
+    (
+        "reset_devices",
+        Level::Note,
+        "drivers reset their devices at probe: DMA from the crashed kernel may stop before the SMMU reset, or not",
+    ),
+];
+
+/// Findings for the capture command line `cmdline` and a crash reservation of
+/// `crash_size` bytes (`/sys/kernel/kexec_crash_size`; `None` when unreadable).
+#[must_use]
+pub fn audit(cmdline: &str, crash_size: Option<u64>) -> Vec<Finding> {
+    let mut findings = vec![crashkernel(crash_size)];
+    for token in cmdline.split_whitespace() {
+        for &(name, level, why) in SETTINGS {
+            let matches = if name.contains('=') {
+                token == name
+            } else {
+                token == name || token.starts_with(&format!("{name}="))
+            };
+            if matches {
+                findings.push(Finding {
+                    level,
+                    text: format!("{token}: {why}"),
+                });
+            }
+        }
+    }
+    findings
+}
+
+fn crashkernel(size: Option<u64>) -> Finding {
+    let mib = |b: u64| b >> 20;
+    match size {
+        None => Finding {
+            level: Level::Warn,
+            text: "cannot read /sys/kernel/kexec_crash_size: the crash reservation is unknown"
+                .into(),
+        },
+        Some(0) => Finding {
+            level: Level::Warn,
+            text: "no memory is reserved for a crash kernel: add crashkernel= to the kernel command line (e.g. crashkernel=256M on arm64)".into(),
+        },
+        Some(b) if b < RECOMMENDED_CRASHKERNEL => Finding {
+            level: Level::Warn,
+            text: format!(
+                "crashkernel reserves {} MiB: with the observer (at most {} MiB, its unit's MemoryMax) reserve at least {} MiB",
+                mib(b),
+                mib(OBSERVER_MEMORY_MAX),
+                mib(RECOMMENDED_CRASHKERNEL)
+            ),
+        },
+        Some(b) => Finding {
+            level: Level::Ok,
+            text: format!(
+                "crashkernel reserves {} MiB; the observer takes at most {} MiB of it (its unit's MemoryMax)",
+                mib(b),
+                mib(OBSERVER_MEMORY_MAX)
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_hide_evidence_are_warned_about() {
+        let found = audit(
+            "irqpoll nr_cpus=1 reset_devices hest_disable pci=noaer cma=0",
+            Some(256 << 20),
+        );
+        let warned: Vec<&str> = found
+            .iter()
+            .filter(|f| f.level == Level::Warn)
+            .map(|f| f.text.split(':').next().unwrap())
+            .collect();
+        assert_eq!(warned, ["hest_disable", "pci=noaer"]);
+        assert!(found.iter().any(|f| f.text.starts_with("nr_cpus=1: ")));
+        assert_eq!(found[0].level, Level::Ok);
+        // `pci=` with another value is not AER being off.
+        assert_eq!(audit("pci=realloc", Some(512 << 20)).len(), 1);
+    }
+
+    #[test]
+    fn crash_reservation_is_checked_against_the_observer() {
+        assert_eq!(audit("", Some(0))[0].level, Level::Warn);
+        assert_eq!(audit("", Some(192 << 20))[0].level, Level::Warn);
+        assert!(audit("", Some(192 << 20))[0].text.contains("192 MiB"));
+        assert_eq!(audit("", Some(384 << 20))[0].level, Level::Ok);
+        assert_eq!(audit("", None)[0].level, Level::Warn);
+    }
+}

@@ -1,0 +1,290 @@
+//! `cargo xtask deb`: the Debian package, built with `dpkg-deb` from a staged tree.
+//!
+//! | path in the package | from |
+//! |---|---|
+//! | `/usr/sbin/kdump-dma-observer` | `cargo xtask build` (static musl for arm64) |
+//! | `/lib/systemd/system/*.service` | `packaging/systemd/` |
+//! | `/usr/lib/dracut/modules.d/99kdump-dma-observer/` | `packaging/dracut/` |
+//! | `/usr/share/kdump-dma-observer/dashboards/` | `dashboards/` (Grafana JSON, alert rules) |
+//! | `/usr/share/man/man8/kdump-dma-observer.8.gz` | `help2man` on the host build's `--help` |
+//! | `/var/lib/prometheus/node-exporter/` | node_exporter's textfile directory, for `recover` |
+//!
+//! The maintainer scripts (`packaging/debian/`) enable both units on install.
+use std::{
+    fmt::Write as _,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, ensure};
+
+use crate::{build, cmd, debian, lab::report::build_observer, packaging_checks};
+
+/// The units, installed and enabled.
+pub const UNITS: [&str; 2] = [
+    "kdump-dma-observer.service",
+    "kdump-dma-observer-recover.service",
+];
+
+#[derive(clap::Args)]
+pub struct DebArgs {
+    /// Package architecture: `arm64` (static aarch64 binary, the lab's) or `amd64` (the
+    /// host build).
+    #[arg(long, default_value = "arm64", value_parser = ["arm64", "amd64"])]
+    pub arch: String,
+}
+
+/// Builds the package; returns its path (`target/debian/kdump-dma-observer_<v>-1_<arch>.deb`).
+pub fn run(root: &Path, args: &DebArgs) -> anyhow::Result<PathBuf> {
+    let arm64 = args.arch == "arm64";
+    let binary = build::run(
+        root,
+        &build::BuildArgs {
+            arch: if arm64 { "aarch64" } else { "host" }.into(),
+        },
+    )?;
+    let host = build_observer(root)?;
+    let out = build::target_dir(root)?.join("debian");
+    let logs = out.join("logs");
+    let help2man = debian::ensure("help2man", "help2man", "the man page", &logs)?;
+    let staging = out.join(format!("root-{}", args.arch));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
+    }
+    stage(root, &staging, &binary)?;
+    man_page(&help2man, &host, &staging)?;
+    control(root, &staging, &args.arch)?;
+    let checks = out.join(format!("checks-{}", args.arch));
+    packaging_checks::verify_units(&staging, &checks)?;
+    packaging_checks::dracut_image(&staging, &checks)?;
+    let deb = out.join(format!(
+        "kdump-dma-observer_{}-1_{}.deb",
+        version(),
+        args.arch
+    ));
+    cmd::run(
+        root,
+        Command::new("dpkg-deb")
+            .args(["--root-owner-group", "-Zxz", "--build"])
+            .arg(&staging)
+            .arg(&deb),
+    )?;
+    check(&deb)?;
+    eprintln!("built {}", deb.display());
+    Ok(deb)
+}
+
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+fn stage(root: &Path, staging: &Path, binary: &Path) -> anyhow::Result<()> {
+    install(binary, &staging.join("usr/sbin/kdump-dma-observer"), 0o755)?;
+    for unit in UNITS {
+        install(
+            &root.join("packaging/systemd").join(unit),
+            &staging.join("lib/systemd/system").join(unit),
+            0o644,
+        )?;
+    }
+    let dracut = root.join("packaging/dracut/99kdump-dma-observer");
+    for entry in read_dir(&dracut)? {
+        let name = entry.file_name().context("dracut module file name")?;
+        let mode = if name.to_string_lossy().ends_with(".sh") {
+            0o755
+        } else {
+            0o644
+        };
+        install(
+            &entry,
+            &staging
+                .join("usr/lib/dracut/modules.d/99kdump-dma-observer")
+                .join(name),
+            mode,
+        )?;
+    }
+    let dashboards = staging.join("usr/share/kdump-dma-observer/dashboards");
+    for entry in read_dir(&root.join("dashboards"))? {
+        if entry.is_file() {
+            install(
+                &entry,
+                &dashboards.join(entry.file_name().context("dashboard file name")?),
+                0o644,
+            )?;
+        }
+    }
+    let doc = staging.join("usr/share/doc/kdump-dma-observer");
+    install(
+        &root.join("packaging/debian/copyright"),
+        &doc.join("copyright"),
+        0o644,
+    )?;
+    for file in [
+        "README.md",
+        "RELIABILITY.md",
+        "docs/verdict.md",
+        "docs/timeline.md",
+    ] {
+        let name = Path::new(file).file_name().context("doc name")?;
+        install(&root.join(file), &doc.join(name), 0o644)?;
+    }
+    let textfile = staging.join("var/lib/prometheus/node-exporter");
+    std::fs::create_dir_all(&textfile).with_context(|| format!("creating {}", textfile.display()))
+}
+
+fn read_dir(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("reading {}", dir.display()))?;
+    entries.sort();
+    Ok(entries)
+}
+
+fn install(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", to.display()))
+}
+
+/// `help2man` on the host build (same command line as every architecture's), with each
+/// subcommand's `--help` as a section of its own.
+fn man_page(help2man: &Path, host: &Path, staging: &Path) -> anyhow::Result<()> {
+    let mut include = String::from("[SUBCOMMANDS]\n");
+    for sub in [
+        "run", "cmdline", "setup", "probes", "report", "replay", "recover",
+    ] {
+        let help = Command::new(host)
+            .args([sub, "--help"])
+            .output()
+            .with_context(|| format!("running {} {sub} --help", host.display()))?;
+        ensure!(help.status.success(), "{sub} --help failed");
+        let text = String::from_utf8_lossy(&help.stdout);
+        let _ = writeln!(include, ".SS \"{sub}\"\n.nf");
+        for line in text.lines() {
+            // roff: a leading dot or quote would be a request; backslashes are escapes.
+            let line = line.replace('\\', "\\e");
+            let line = if line.starts_with(['.', '\'']) {
+                format!("\\&{line}")
+            } else {
+                line
+            };
+            let _ = writeln!(include, "{line}");
+        }
+        include.push_str(".fi\n");
+    }
+    include.push_str(
+        "[FILES]\n\
+         .TP\n/lib/systemd/system/kdump-dma-observer.service\n\
+         capture kernel unit, pulled in by kdump-tools-dump.service\n\
+         .TP\n/lib/systemd/system/kdump-dma-observer-recover.service\n\
+         production boot: reports captures, publishes metrics\n\
+         .TP\n/usr/lib/dracut/modules.d/99kdump-dma-observer/\n\
+         dracut module for kdump-utils (dracut_args --add kdump-dma-observer)\n\
+         .TP\n/var/lib/prometheus/node-exporter/kdump-dma-observer.prom\n\
+         metrics of the last capture, for node_exporter's textfile collector\n",
+    );
+    let dir = staging.join("usr/share/man/man8");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let h2m = dir.join("include.h2m");
+    std::fs::write(&h2m, include).with_context(|| format!("writing {}", h2m.display()))?;
+    let page = Command::new(help2man)
+        .args([
+            "--no-info",
+            "--section=8",
+            "--name=record what a kdump capture kernel's IOMMU reset did to in-flight DMA",
+        ])
+        .arg(format!("--version-string={}", version()))
+        .arg(format!("--include={}", h2m.display()))
+        .arg(host)
+        .output()
+        .context("running help2man")?;
+    std::fs::remove_file(&h2m).ok();
+    ensure!(
+        page.status.success() && !page.stdout.is_empty(),
+        "help2man failed: {}",
+        String::from_utf8_lossy(&page.stderr)
+    );
+    let man = dir.join("kdump-dma-observer.8");
+    std::fs::write(&man, &page.stdout).with_context(|| format!("writing {}", man.display()))?;
+    cmd::run(staging, Command::new("gzip").arg("-9nf").arg(&man))
+}
+
+fn control(root: &Path, staging: &Path, arch: &str) -> anyhow::Result<()> {
+    let debian = staging.join("DEBIAN");
+    std::fs::create_dir_all(&debian).with_context(|| format!("creating {}", debian.display()))?;
+    let size_kib = du_kib(staging)?;
+    let control = format!(
+        "Package: kdump-dma-observer\n\
+         Version: {}-1\n\
+         Architecture: {arch}\n\
+         Maintainer: kdump-dma-observer developers <kdump-dma-observer@users.noreply.github.com>\n\
+         Installed-Size: {size_kib}\n\
+         Depends: init-system-helpers (>= 1.52)\n\
+         Recommends: kdump-tools | kdump-utils\n\
+         Suggests: prometheus-node-exporter, dracut\n\
+         Section: admin\n\
+         Priority: optional\n\
+         Description: record what a kdump capture kernel's IOMMU reset does to in-flight DMA\n \
+         When a Linux server crashes, kdump boots a capture kernel whose SMMUv3 (arm64) driver\n \
+         resets the IOMMU. Devices still doing DMA for the crashed kernel are then aborted,\n \
+         which can raise fatal PCIe AER, DPC, firmware (GHES) errors or SErrors that kill the\n \
+         capture. This package runs an eBPF observer in the capture environment (pulled in by\n \
+         kdump-tools-dump.service), judges each capture, and reports it on the next boot\n \
+         (Markdown, HTML, JSON, node_exporter metrics).\n",
+        version()
+    );
+    std::fs::write(debian.join("control"), control).context("writing DEBIAN/control")?;
+    for script in ["postinst", "postrm"] {
+        install(
+            &root.join("packaging/debian").join(script),
+            &debian.join(script),
+            0o755,
+        )?;
+    }
+    Ok(())
+}
+
+fn du_kib(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in read_dir(dir)? {
+        let meta = std::fs::symlink_metadata(&entry)
+            .with_context(|| format!("stat {}", entry.display()))?;
+        total += if meta.is_dir() {
+            du_kib(&entry)? * 1024
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total.div_ceil(1024))
+}
+
+/// The package lists what the lab and users rely on.
+fn check(deb: &Path) -> anyhow::Result<()> {
+    let listing = cmd::output(Command::new("dpkg-deb").arg("--contents").arg(deb))
+        .with_context(|| format!("dpkg-deb --contents {}", deb.display()))?;
+    for path in [
+        "./usr/sbin/kdump-dma-observer",
+        "./lib/systemd/system/kdump-dma-observer.service",
+        "./lib/systemd/system/kdump-dma-observer-recover.service",
+        "./usr/lib/dracut/modules.d/99kdump-dma-observer/module-setup.sh",
+        "./usr/share/kdump-dma-observer/dashboards/",
+        "./usr/share/man/man8/kdump-dma-observer.8.gz",
+        "./var/lib/prometheus/node-exporter/",
+    ] {
+        ensure!(
+            listing.lines().any(|l| l.ends_with(path)),
+            "{} lacks {path}:\n{listing}",
+            deb.display()
+        );
+    }
+    Ok(())
+}
