@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest.
 use std::{path::Path, process::Command};
 
-use crate::{build, cmd, dashboards, fuzz, html_check, lab, setup, toolchain};
+use crate::{cmd, dashboards, deb, fuzz, html_check, lab, setup, toolchain};
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -58,13 +58,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         Command::new("cargo").args(["test", "--workspace", "--exclude", "observer-ebpf"]),
     )?;
 
-    step("static aarch64 build");
-    build::run(
-        root,
-        &build::BuildArgs {
-            arch: "aarch64".into(),
-        },
-    )?;
+    step(
+        "Debian package (static aarch64 build; systemd-analyze verify; dracut initramfs with the module)",
+    );
+    deb::build(root, deb::Arch::Aarch64)?;
 
     // Before the lab: it installs promtool, which the lab then uses on the capture kernels'
     // metrics files (the lab itself does not depend on it).

@@ -31,39 +31,66 @@ pub const UNITS: [&str; 2] = [
 pub struct DebArgs {
     /// Package architecture: `arm64` (static aarch64 binary, the lab's) or `amd64` (the
     /// host build).
-    #[arg(long, default_value = "arm64", value_parser = ["arm64", "amd64"])]
-    pub arch: String,
+    #[arg(long, value_enum, default_value = "arm64")]
+    pub arch: Arch,
+}
+
+/// Package architectures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// arm64: the static aarch64 build (the QEMU labs' guests).
+    #[value(name = "arm64")]
+    Aarch64,
+    /// amd64: the host build.
+    #[value(name = "amd64")]
+    X86_64,
+}
+
+impl Arch {
+    /// Debian's name.
+    #[must_use]
+    pub fn debian(self) -> &'static str {
+        match self {
+            Self::Aarch64 => "arm64",
+            Self::X86_64 => "amd64",
+        }
+    }
+}
+
+/// Builds the package for `arch`; returns its path.
+pub fn build(root: &Path, arch: Arch) -> anyhow::Result<PathBuf> {
+    run(root, &DebArgs { arch })
 }
 
 /// Builds the package; returns its path (`target/debian/kdump-dma-observer_<v>-1_<arch>.deb`).
 pub fn run(root: &Path, args: &DebArgs) -> anyhow::Result<PathBuf> {
-    let arm64 = args.arch == "arm64";
+    let arch = args.arch.debian();
     let binary = build::run(
         root,
         &build::BuildArgs {
-            arch: if arm64 { "aarch64" } else { "host" }.into(),
+            arch: match args.arch {
+                Arch::Aarch64 => "aarch64",
+                Arch::X86_64 => "host",
+            }
+            .into(),
         },
     )?;
     let host = build_observer(root)?;
     let out = build::target_dir(root)?.join("debian");
     let logs = out.join("logs");
     let help2man = debian::ensure("help2man", "help2man", "the man page", &logs)?;
-    let staging = out.join(format!("root-{}", args.arch));
+    let staging = out.join(format!("root-{arch}"));
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
             .with_context(|| format!("removing {}", staging.display()))?;
     }
     stage(root, &staging, &binary)?;
     man_page(&help2man, &host, &staging)?;
-    control(root, &staging, &args.arch)?;
-    let checks = out.join(format!("checks-{}", args.arch));
+    control(root, &staging, arch)?;
+    let checks = out.join(format!("checks-{arch}"));
     packaging_checks::verify_units(&staging, &checks)?;
     packaging_checks::dracut_image(&staging, &checks)?;
-    let deb = out.join(format!(
-        "kdump-dma-observer_{}-1_{}.deb",
-        version(),
-        args.arch
-    ));
+    let deb = out.join(format!("kdump-dma-observer_{}-1_{arch}.deb", version()));
     cmd::run(
         root,
         Command::new("dpkg-deb")

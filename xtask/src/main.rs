@@ -58,7 +58,7 @@ enum Task {
     /// peak RSS, end-to-end throughput and loss, report and parse speed (BENCHMARKS.md).
     Bench(bench::BenchArgs),
     /// What CI runs: setup (with the lab's host part), rustfmt check, clippy (userspace and
-    /// eBPF), all tests (the host eBPF tests need root), the static aarch64 build, the
+    /// eBPF), all tests (the host eBPF tests need root), the Debian package (`deb`), the
     /// dashboards test, the QEMU lab (`lab all`, each scenario judged by the observer's
     /// `report`), and the HTML report in Chromium (`html-check`).
     Ci,
