@@ -138,10 +138,10 @@ pub fn write(flavor: Flavor, text: &str, effective: &str) -> Result<String, Conf
         lines[n - 1] = assignment;
     } else {
         lines.push(format!(
-            "# Added by kdump-dma-observer setup: {}'s default plus boot-time instrumentation.",
+            "# Added by kdump-dma-observer setup: {} default plus boot-time instrumentation.",
             match flavor {
-                Flavor::KdumpTools => "kdump-tools",
-                Flavor::KdumpUtils => "kdump-utils",
+                Flavor::KdumpTools => "kdump-tools'",
+                Flavor::KdumpUtils => "kdump-utils'",
             }
         ));
         lines.push(assignment);
