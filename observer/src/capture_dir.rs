@@ -307,7 +307,7 @@ mod tests {
         let now = SystemTime::now();
         // A dump of an earlier crash (older than the slack) must not receive these files.
         let old = dump(root.path(), "202611230101", "dump.202611230101");
-        let long_ago = std::fs::FileTimes::new().set_modified(now - Duration::from_secs(86_400));
+        let long_ago = std::fs::FileTimes::new().set_modified(now - Duration::from_hours(24));
         std::fs::File::open(&old)
             .unwrap()
             .set_times(long_ago)

@@ -7,7 +7,11 @@
 //! 3. end-to-end throughput of `getpgid(2)` calls from two threads of one process: events per
 //!    second delivered into the timeline file (observer) / stdout JSON (bpftrace), and loss
 //!    = triggered − delivered, against the observer's own drop counter;
-//! 4. `report` over a generated 1 M-event timeline, and kmsg-text parsing in MB/s.
+//! 4. `report` over a generated 1 M-event timeline, and kmsg-text parsing in MB/s;
+//! 5. the Criterion micro-benchmarks of the per-event hot paths (`observer/benches/`: record
+//!    decoder, kmsg and text log parsing, fusion, JSON Lines encoding), one line each.
+//!
+//! `--micro` runs step 5 alone: no root, no bpftrace or rasdaemon.
 #![expect(
     clippy::cast_precision_loss,
     reason = "rates and ratios of counts far below 2^52"
@@ -16,9 +20,9 @@
 use std::{
     fmt::Write as _,
     io::Read as _,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context as _, bail, ensure};
@@ -35,9 +39,19 @@ pub struct BenchArgs {
     /// Repetitions of the attach-to-ready measurement (the median is reported).
     #[arg(long, default_value_t = RUNS)]
     pub runs: usize,
+    /// Run only the Criterion micro-benchmarks of the decoder, parser, fusion and JSON Lines
+    /// hot paths (`cargo bench -p observer --bench '*'`): needs neither root nor the other tools.
+    /// Writes `target/bench/micro.json`.
+    #[arg(long)]
+    pub micro: bool,
 }
 
 pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+    if args.micro {
+        let micro = micro_benches(root)?;
+        eprintln!("\n{}", micro_summary(&micro));
+        return Ok(());
+    }
     // SAFETY: no preconditions.
     ensure!(
         unsafe { libc::geteuid() } == 0,
@@ -111,11 +125,14 @@ pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
         "aarch64_static_binary_bytes".into(),
         serde_json::json!(size),
     );
+    let micro = micro_benches(root)?;
+    r.insert("micro".into(), micro.clone());
 
     let results = serde_json::Value::Object(r);
     let path = out_dir.join("results.json");
     std::fs::write(&path, format!("{results:#}\n"))?;
     eprintln!("\n{}", summary(&results));
+    eprintln!("{}", micro_summary(&micro));
     eprintln!("results: {}", path.display());
     Ok(())
 }
@@ -508,6 +525,103 @@ fn summary(r: &serde_json::Value) -> String {
         r["kmsg_text_parse"]["mb_per_s"].as_f64().unwrap_or(0.0),
         r["aarch64_static_binary_bytes"],
     )
+}
+
+/// Runs the Criterion benchmarks of `observer/benches/` and reads back what this run measured
+/// (`<target>/criterion/<group>/<name>/new/{benchmark,estimates}.json`): per benchmark its
+/// id, median time per iteration and the elements or bytes one iteration handles. Also
+/// written to `<target>/bench/micro.json`.
+fn micro_benches(root: &Path) -> anyhow::Result<serde_json::Value> {
+    eprintln!("==> micro-benchmarks (Criterion)");
+    let target = build::target_dir(root)?;
+    let started = SystemTime::now();
+    cmd::run(
+        root,
+        Command::new("cargo")
+            // Only the bench targets: `--benches` would also build the library's unit tests
+            // in the (LTO) bench profile, to run none of them.
+            .args(["bench", "--package", "observer", "--bench", "*"])
+            .env("CARGO_TARGET_DIR", &target),
+    )?;
+    let mut found = Vec::new();
+    find_files(&target.join("criterion"), "estimates.json", &mut found)?;
+    let mut benches = Vec::new();
+    for estimates in found {
+        let dir = estimates.parent().context("estimates.json has a folder")?;
+        // Only this run's results: `new/` holds the latest, older benchmarks linger.
+        if dir.file_name().is_none_or(|n| n != "new")
+            || std::fs::metadata(&estimates)?.modified()? < started
+        {
+            continue;
+        }
+        let read = |p: &Path| -> anyhow::Result<serde_json::Value> {
+            Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?)
+        };
+        let (bench, est) = (read(&dir.join("benchmark.json"))?, read(&estimates)?);
+        benches.push(serde_json::json!({
+            "id": bench["full_id"],
+            "median_ns": est["median"]["point_estimate"],
+            "elements": bench["throughput"]["Elements"],
+            "bytes": bench["throughput"]["Bytes"],
+        }));
+    }
+    ensure!(!benches.is_empty(), "Criterion wrote no results");
+    benches.sort_by_key(|b| b["id"].as_str().unwrap_or_default().to_owned());
+    let micro = serde_json::Value::Array(benches);
+    let out_dir = target.join("bench");
+    std::fs::create_dir_all(&out_dir)?;
+    std::fs::write(out_dir.join("micro.json"), format!("{micro:#}\n"))?;
+    Ok(micro)
+}
+
+fn find_files(dir: &Path, name: &str, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            find_files(&path, name, out)?;
+        } else if path.file_name().is_some_and(|n| n == name) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// One line per micro-benchmark: median time per iteration, and throughput.
+fn micro_summary(micro: &serde_json::Value) -> String {
+    let mut out = String::from("micro-benchmarks (median per iteration, throughput):");
+    for b in micro.as_array().into_iter().flatten() {
+        let ns = b["median_ns"].as_f64().unwrap_or(f64::NAN);
+        let per_s = |n: f64| n * 1e9 / ns;
+        let rate = if let Some(n) = b["elements"].as_u64() {
+            format!(
+                "{:.2} M elements/s ({:.1} ns each)",
+                per_s(n as f64) / 1e6,
+                ns / n as f64
+            )
+        } else if let Some(n) = b["bytes"].as_u64() {
+            format!("{:.0} MB/s", per_s(n as f64) / 1e6)
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            out,
+            "\n  {:<30} {:>10}  {rate}",
+            b["id"].as_str().unwrap_or("?"),
+            duration_text(ns)
+        );
+    }
+    out
+}
+
+/// `ns` as ns, µs or ms with 3–4 significant digits.
+fn duration_text(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.1} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
 }
 
 /// Kills and reaps the child on drop.
