@@ -335,6 +335,10 @@ mod tests {
         );
         assert!(prom.contains("kdump_dma_observer_captures_flagged_total 1"));
         assert!(
+            prom.contains("kdump_dma_observer_verdict{verdict=\"flagged\"} 1"),
+            "the verdict gauge agrees with verdict.json (the failed dump is the fatal sign):\n{prom}"
+        );
+        assert!(
             !prom.contains("# EOF"),
             "classic text format for node_exporter"
         );

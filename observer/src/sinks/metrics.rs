@@ -247,6 +247,8 @@ impl Metrics {
                         | Detail::KernelBoot { .. }
                         | Detail::CaptureKernelMarker { .. }
                         | Detail::KernelCmdline { .. }
+                        // recover's verdict on the dump (an empty dump is a fatal sign).
+                        | Detail::CaptureOutcome { .. }
                 )
             {
                 evidence = true;
