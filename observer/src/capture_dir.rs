@@ -142,6 +142,43 @@ pub fn hand_off(live: &LiveDir) -> Result<HandOff, CaptureDirError> {
     Ok(HandOff::Moved(target))
 }
 
+/// How often [`dump_finished`] looks (a `readdir` of the dump directory).
+const POLL: Duration = Duration::from_millis(50);
+
+/// The dump directory of this capture once the dump tool has finished writing the dump in it
+/// (the final name is there: kdump-tools renames `dump-incomplete` to `dump.<stamp>`,
+/// kdump-utils `vmcore-incomplete` to `vmcore`), else `None`.
+#[must_use]
+pub fn finished_dump(live: &LiveDir) -> Option<PathBuf> {
+    let parent = live.path.parent()?;
+    let dir = dump_dir_for(parent, live.started).ok()??;
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let writing = names
+        .iter()
+        .any(|n| n.starts_with("dump-incomplete") || n.starts_with("vmcore-incomplete"));
+    let written = names
+        .iter()
+        .any(|n| n.starts_with("dump.") || n == "vmcore" || n == "vmcore.flat");
+    (written && !writing).then_some(dir)
+}
+
+/// Resolves once the dump of this capture is written ([`finished_dump`]). kdump-tools ends
+/// with `reboot -f`, which signals no process: this is the daemon's cue to stop and hand its
+/// files over while it still can (about half a second under QEMU TCG).
+pub async fn dump_finished(live: LiveDir) -> PathBuf {
+    let mut tick = tokio::time::interval(POLL);
+    loop {
+        tick.tick().await;
+        if let Some(dir) = finished_dump(&live) {
+            return dir;
+        }
+    }
+}
+
 /// The dump directory a daemon started at `started` belongs with.
 fn dump_dir_for(parent: &Path, started: SystemTime) -> Result<Option<PathBuf>, CaptureDirError> {
     let entries = std::fs::read_dir(parent).map_err(|source| CaptureDirError::Read {
@@ -324,6 +361,36 @@ mod tests {
         assert!(new.join("status.json").is_file());
         assert!(!live.path.exists(), "the emptied live directory is removed");
         assert!(!old.join("timeline.jsonl").exists());
+    }
+
+    #[test]
+    fn the_dump_counts_as_finished_only_under_its_final_name() {
+        let root = tempfile::tempdir().unwrap();
+        let live = LiveDir::create(root.path(), SystemTime::now()).unwrap();
+        assert_eq!(finished_dump(&live), None);
+        let dir = dump(root.path(), "202611240852", "dmesg.202611240852");
+        assert_eq!(finished_dump(&live), None, "dmesg saved, dump not started");
+        std::fs::write(dir.join("dump-incomplete"), b"partial").unwrap();
+        assert_eq!(finished_dump(&live), None, "dump being written");
+        std::fs::rename(dir.join("dump-incomplete"), dir.join("dump.202611240852")).unwrap();
+        assert_eq!(finished_dump(&live), Some(dir.clone()));
+        // kdump-utils, and an empty dump (the dump tool failed, the script carried on).
+        let utils = dump(root.path(), "192.168.0.2-2026-11-24-08:52:07", "vmcore");
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::write(utils.join("vmcore"), b"").unwrap();
+        assert_eq!(finished_dump(&live), Some(utils));
+    }
+
+    #[tokio::test]
+    async fn waiting_for_the_dump_ends_when_it_is_written() {
+        let root = tempfile::tempdir().unwrap();
+        let live = LiveDir::create(root.path(), SystemTime::now()).unwrap();
+        let waiting = tokio::spawn(dump_finished(live));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(!waiting.is_finished());
+        let dir = dump(root.path(), "202611240852", "dump.202611240852");
+        let found = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert_eq!(found.unwrap().unwrap(), dir);
     }
 
     #[test]

@@ -214,10 +214,12 @@ struct RunArgs {
     keep_privileges: bool,
     /// Capture-kernel mode, as the systemd unit runs it: DIR is the dump directory
     /// (KDUMP_COREDIR / kdump.conf `path`, normally /var/crash). The timeline, status.json and
-    /// metrics are written into DIR/kdump-dma-observer.<UTC stamp>/ while the dump is taken;
-    /// on SIGTERM they move into the directory the dump tool created for this capture
-    /// (kdump-tools: DIR/<stamp>/), beside report.md, report.html, report.json and
-    /// verdict.json. Without a dump they stay where they are, and `recover` moves them later.
+    /// metrics are written into DIR/kdump-dma-observer.<UTC stamp>/ while the dump is taken.
+    /// As soon as the dump is written (kdump-tools then reboots with `reboot -f`, which
+    /// signals no process), or on SIGTERM, the daemon stops and moves them into the directory
+    /// the dump tool created for this capture (kdump-tools: DIR/<stamp>/), beside report.md,
+    /// report.html, report.json and verdict.json. Without a dump the files stay where they
+    /// are, and `recover` moves them later.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["output", "status", "textfile_dir"])]
     dump_dir: Option<PathBuf>,
     /// Size of the BPF ring buffer in bytes: a power of two, at least the page size. Each event
@@ -300,10 +302,20 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let summary = runtime.block_on(async {
         let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+        let dump = live.clone();
         let shutdown = async move {
+            let dump_written = async move {
+                match dump {
+                    Some(l) => observer::capture_dir::dump_finished(l).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
+                dir = dump_written => {
+                    eprintln!("the dump in {} is written: stopping to hand the timeline over", dir.display());
+                }
             }
         };
         observer::run::run(

@@ -132,7 +132,10 @@ pub fn outcome(dir: &Path) -> Option<(bool, String)> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     let has = |pred: &dyn Fn(&str) -> bool| names.iter().find(|n| pred(n)).cloned();
-    if let Some(n) = has(&|n| n == "dump-incomplete" || n == "vmcore-incomplete") {
+    // kdump-tools adds the compressor's extension (`dump-incomplete.zst`).
+    if let Some(n) =
+        has(&|n| n.starts_with("dump-incomplete") || n.starts_with("vmcore-incomplete"))
+    {
         return Some((false, format!("{n} left behind: the dump was not finished")));
     }
     if let Some(n) = has(&|n| n.starts_with("dump.") || n == "vmcore" || n == "vmcore.flat") {
@@ -200,16 +203,18 @@ pub fn report_capture(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::syn
         ));
     }
     let report = Report::build(&dir.display().to_string(), &events);
+    // Each file whole or not at all, and durable: in a capture kernel a `reboot -f` may
+    // follow at any moment. The verdict first.
     let write = |name: &str, text: &str| {
-        if let Err(e) = std::fs::write(dir.join(name), text) {
-            tracing::warn!("cannot write {}: {e}", dir.join(name).display());
+        if let Err(e) = write_atomically(&dir.join(name), text.as_bytes()) {
+            tracing::warn!("{e}");
         }
     };
-    write("report.md", &markdown::render(&report));
-    write("report.html", &html::render(&report));
     let json_report = json::render(&report);
-    write("report.json", &format!("{json_report:#}\n"));
     write("verdict.json", &format!("{:#}\n", json_report["judgement"]));
+    write("report.md", &markdown::render(&report));
+    write("report.json", &format!("{json_report:#}\n"));
+    write("report.html", &html::render(&report));
     let metrics = Metrics::new(report.verdict.verdict != VerdictKind::NotCaptureKernel, 0.0);
     if let Some(Detail::ObserverStarted { probes, .. }) = events
         .iter()
