@@ -68,6 +68,33 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     step("dashboards and alert rules against a real Prometheus");
     dashboards::run(root, &dashboards::DashboardsArgs { keep_temp: false })?;
 
+    let (lab_line, distro_line) = labs(root)?;
+
+    step("HTML report in Chromium (html-check, on the kdump-aer report)");
+    html_check::run(root, &html_check::HtmlCheckArgs { report: None })?;
+
+    step("fuzzing, bounded (10 s per parser target; `cargo xtask fuzz` for long runs)");
+    fuzz::run(
+        root,
+        &fuzz::FuzzArgs {
+            seconds: 10,
+            target: None,
+        },
+    )?;
+
+    step(&format!(
+        "ci passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
+    println!("{lab_line}");
+    println!("{distro_line}");
+    // The one closing line that totals every test binary.
+    println!("tests: {} passed, {} failed", tests.passed, tests.failed);
+    Ok(())
+}
+
+/// Both QEMU labs; their summary lines, or the first failure.
+fn labs(root: &Path) -> anyhow::Result<(String, String)> {
     step(
         "QEMU lab (lab all: 6.12 boot, kdump, kdump-aer, external-abort, capture-panic; 6.1 boot; each judged by `report`)",
     );
@@ -95,26 +122,36 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         );
     }
 
-    step("HTML report in Chromium (html-check, on the kdump-aer report)");
-    html_check::run(root, &html_check::HtmlCheckArgs { report: None })?;
-
-    step("fuzzing, bounded (10 s per parser target; `cargo xtask fuzz` for long runs)");
-    fuzz::run(
+    step(
+        "Debian lab (debian-kdump: the .deb in a real Debian system, kdump-tools, crash, capture, dump, reboot, recover)",
+    );
+    let distro = lab::distro::run(
         root,
-        &fuzz::FuzzArgs {
-            seconds: 10,
-            target: None,
+        &lab::LabArgs {
+            scenario: lab::Which::DebianKdump,
+            kernel: None,
+            force: false,
+            strict: true,
+            observer: None,
+            deadline_scale: 1.0,
         },
     )?;
-
-    step(&format!(
-        "ci passed in {:.0} s",
-        started.elapsed().as_secs_f64()
-    ));
-    println!("{lab_line}");
-    // The one closing line that totals every test binary.
-    println!("tests: {} passed, {} failed", tests.passed, tests.failed);
-    Ok(())
+    let distro_line = format!(
+        "lab {}: {} ({} of {} checks passed) in {:.0} s",
+        lab::distro::NAME,
+        if distro.passed { "passed" } else { "FAILED" },
+        distro.checks.iter().filter(|c| c.passed).count(),
+        distro.checks.len(),
+        distro.wall.as_secs_f64()
+    );
+    if !distro.passed {
+        println!("{distro_line}");
+        anyhow::bail!(
+            "the Debian lab failed: {}",
+            distro.dir.join("result.json").display()
+        );
+    }
+    Ok((lab_line, distro_line))
 }
 
 fn step(name: &str) {

@@ -60,7 +60,8 @@ enum Task {
     /// What CI runs: setup (with the lab's host part), rustfmt check, clippy (userspace and
     /// eBPF), all tests (the host eBPF tests need root), the Debian package (`deb`), the
     /// dashboards test, the QEMU lab (`lab all`, each scenario judged by the observer's
-    /// `report`), and the HTML report in Chromium (`html-check`).
+    /// `report`), the Debian lab (`lab debian-kdump`), the HTML report in Chromium
+    /// (`html-check`) and bounded fuzzing.
     Ci,
     /// Check the Grafana dashboard and the alert rules in dashboards/ on a real Prometheus
     /// (installs Debian's prometheus and prometheus-node-exporter if missing).

@@ -75,7 +75,9 @@ pub fn verdict_gauge(text: &str) -> Option<String> {
     })
 }
 
-fn promtool(path: &Path, dir: &Path) -> Check {
+/// `promtool check metrics` on `path` (logs under `dir/logs`); passes, noting the skip,
+/// when promtool is not installed.
+pub fn promtool(path: &Path, dir: &Path) -> Check {
     let name = format!("promtool check metrics {PROM}");
     if debian::which("promtool").is_none() {
         return Check::new(

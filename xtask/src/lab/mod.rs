@@ -18,10 +18,12 @@
 //! | `checks.rs` | assertions on the observer's status.json and timeline.jsonl (and console.log) |
 //! | `report.rs` | the host observer's `report`: report.md/.html/.json, verdict.json, verdict checks |
 //! | `metrics.rs` | the capture kernel's kdump-dma-observer.prom: present, agrees, promtool |
+//! | `distro/` | `debian-kdump`: a real Debian system with systemd and kdump-tools (its own table) |
 //! | `../../lab/init.sh` | the guest's /init (busybox sh) |
 pub mod checks;
 pub mod console;
 pub mod cpio;
+pub mod distro;
 pub mod host;
 pub mod initramfs;
 pub mod kernel;
@@ -78,6 +80,12 @@ pub enum Which {
     /// What CI runs: boot, kdump, kdump-aer, external-abort and capture-panic on 6.12, and
     /// boot on 6.1.
     All,
+    /// A real Debian 12 arm64 system (systemd, kdump-tools, 6.12 from bookworm-backports; base
+    /// image built once with mmdebstrap and cached) with the project's .deb installed: `setup
+    /// --apply`, sysrq crash, the capture kernel runs the observer's unit before kdump-tools'
+    /// dump, reboot, the recover unit, poweroff. The disk is read back with debugfs: the report
+    /// files next to the dump, the verdict matching the dump's real size, recover's textfile.
+    DebianKdump,
 }
 
 /// QEMU arm64 lab: a real SMMUv3 reset in kdump, AER injection, the observer's output and verdict
@@ -106,6 +114,15 @@ pub enum Which {
 /// scenario's (docs/verdict.md). kdump-dma-observer.prom is checked with `promtool check
 /// metrics` when promtool is installed (`cargo xtask dashboards-test` installs it).
 ///
+/// `debian-kdump` is different: no initramfs of ours and no 9p share, but a Debian system
+/// built with mmdebstrap (needs root; about 5 min the first time, then cached next to the
+/// guest packages, keyed by the recipe), the project's .deb installed in it with the guest's
+/// dpkg, an ext4 disk image (mke2fs -d) booted through crash, capture, reboot and poweroff,
+/// and then read back with debugfs. It leaves in target/lab/debian-kdump/: console.log,
+/// disk.img, the files the observer wrote next to the dump (timeline.jsonl, status.json,
+/// report.*, verdict.json, kdump-dma-observer.prom), node-exporter/kdump-dma-observer.prom
+/// (recover's textfile), journal/ and result.json. --kernel and --observer do not apply to it.
+///
 /// The harness follows the serial console: the guest's /init prints `LAB: INIT`, `READY`,
 /// `CRASHING`, `DONE` (or `FAIL <why>`), and every phase has a deadline. A missed deadline, a
 /// guest FAIL, an unexpected kernel panic or reboot, or QEMU exiting ends the scenario at once
@@ -118,6 +135,7 @@ pub enum Which {
 ///   cargo xtask lab boot --kernel 6.1
 ///   cargo xtask lab kdump --kernel ~/linux-image-6.18.0-custom_arm64.deb
 ///   cargo xtask lab all
+///   cargo xtask lab debian-kdump
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct LabArgs {
@@ -159,6 +177,10 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
         Which::KdumpAer => one(Scenario::KdumpAer)?,
         Which::ExternalAbort => one(Scenario::ExternalAbort)?,
         Which::CapturePanic => one(Scenario::CapturePanic)?,
+        Which::DebianKdump => bail!(
+            "`lab {}` is not a scenario of the initramfs lab: `lab::distro::run` runs it",
+            distro::NAME
+        ),
         Which::All => {
             ensure!(
                 args.kernel.is_none(),
@@ -185,6 +207,9 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
 
 /// `cargo xtask lab`: fails when a scenario fails.
 pub fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
+    if args.scenario == Which::DebianKdump {
+        return distro::run_cli(root, args);
+    }
     let outcomes = run(root, args)?;
     let failed = outcomes.iter().filter(|o| !o.passed).count();
     if failed > 0 {

@@ -106,7 +106,11 @@ pub struct Qemu {
 impl Qemu {
     /// Starts QEMU with its own stdout and stderr going to `log`.
     pub fn spawn(m: &Machine<'_>, log: &Path) -> anyhow::Result<Self> {
-        let args = args(m);
+        Self::spawn_args(&args(m), log)
+    }
+
+    /// Starts QEMU with the argument list `args` (another machine than [`args`]'s).
+    pub fn spawn_args(args: &[String], log: &Path) -> anyhow::Result<Self> {
         let command_line = std::iter::once(QEMU.to_owned())
             .chain(args.iter().map(|a| {
                 if a.contains(' ') {
@@ -123,7 +127,7 @@ impl Qemu {
             .with_context(|| format!("opening {}", log.display()))?;
         let mut command = Command::new(QEMU);
         command
-            .args(&args)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
