@@ -26,12 +26,10 @@ pub struct KmsgRecord {
     pub ts_usec: u64,
     /// Flag `c`: a fragment of a line continued in the next record.
     pub continuation: bool,
-    /// `caller=T123` / `caller=C1` (`CONFIG_PRINTK_CALLER`), without `caller=`.
-    pub caller: Option<String>,
-    /// The message, unescaped (lossy UTF-8), at most [`MAX_LINE_BYTES`].
+    /// The message, unescaped (lossy UTF-8), at most [`MAX_LINE_BYTES`]. The ` KEY=value`
+    /// dictionary lines after it (`SUBSYSTEM=pci`, `DEVICE=+pci:...`) and the header's
+    /// `caller=` are not kept: every parser works from the message, which names the device.
     pub text: String,
-    /// Continuation lines ` KEY=value` (e.g. `SUBSYSTEM=pci`, `DEVICE=+pci:0000:00:01.0`).
-    pub dict: Vec<(String, String)>,
 }
 
 impl KmsgRecord {
@@ -70,35 +68,17 @@ pub fn parse_record(bytes: &[u8]) -> Result<KmsgRecord, RecordError> {
     let prio = number("prio")?;
     let seq = number("seq")?;
     let ts_usec = number("ts_usec")?;
-    let mut continuation = false;
-    let mut caller = None;
-    for (i, field) in fields.enumerate() {
-        if i == 0 {
-            continuation = field.starts_with('c');
-        } else if let Some(id) = field.strip_prefix("caller=") {
-            caller = Some(id.to_owned());
-        }
-    }
+    let continuation = fields.next().is_some_and(|flags| flags.starts_with('c'));
     let body = &bytes[head_end + 1..];
-    let mut lines = body.split(|&b| b == b'\n');
-    let text = lines.next().map(unescape_line).unwrap_or_default();
-    let dict = lines
-        .filter_map(|line| line.strip_prefix(b" "))
-        .filter_map(|line| {
-            let entry = unescape_line(line);
-            let (key, value) = entry.split_once('=')?;
-            Some((key.to_owned(), value.to_owned()))
-        })
-        .collect();
+    let line = body.split(|&b| b == b'\n').next().unwrap_or_default();
+    let text = unescape_line(line);
     Ok(KmsgRecord {
         level: u8::try_from(prio & 7).unwrap_or(7),
         facility: u32::try_from(prio >> 3).unwrap_or(u32::MAX),
         seq,
         ts_usec,
         continuation,
-        caller,
         text,
-        dict,
     })
 }
 
@@ -156,8 +136,14 @@ fn unescape_line(line: &[u8]) -> String {
         out.push(line[i]);
         i += 1;
     }
-    let text = String::from_utf8_lossy(&out);
-    super::cap(&text, MAX_LINE_BYTES).to_owned()
+    // One copy in the common case (valid UTF-8 within the cap).
+    let text = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    if text.len() <= MAX_LINE_BYTES {
+        text
+    } else {
+        super::cap(&text, MAX_LINE_BYTES).to_owned()
+    }
 }
 
 fn hex_byte(digits: &[u8]) -> Option<u8> {
@@ -182,14 +168,9 @@ mod tests {
         assert_eq!(rec.ts_usec, 5_140_900);
         assert_eq!(rec.ts_ns(), 5_140_900_000);
         assert!(!rec.continuation);
-        assert_eq!(rec.caller.as_deref(), Some("T1"));
-        assert_eq!(rec.text, "pcieport 0000:00:03.0: AER: enabled with IRQ 23");
         assert_eq!(
-            rec.dict,
-            [
-                ("SUBSYSTEM".to_owned(), "pci".to_owned()),
-                ("DEVICE".to_owned(), "+pci:0000:00:03.0".to_owned())
-            ]
+            rec.text, "pcieport 0000:00:03.0: AER: enabled with IRQ 23",
+            "the dictionary lines are not part of the message"
         );
     }
 
