@@ -628,12 +628,25 @@ fn duration_text(ns: f64) -> String {
 struct Guard(Child);
 
 impl Guard {
-    /// SIGTERM, then wait.
+    /// SIGINT (what every tool here ends on: bpftrace once ignored a SIGTERM for good), then
+    /// wait up to 10 s, then SIGKILL.
     fn stop(&mut self) {
         if let Ok(pid) = libc::pid_t::try_from(self.0.id()) {
             // SAFETY: signalling our own child.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            unsafe { libc::kill(pid, libc::SIGINT) };
         }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_)) | Err(_)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "bench: pid {} did not stop on SIGINT within 10 s: killed",
+            self.0.id()
+        );
+        let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
