@@ -441,6 +441,7 @@ fn setup(args: &SetupArgs) -> anyhow::Result<ExitCode> {
         crash_size: std::fs::read_to_string("/sys/kernel/kexec_crash_size")
             .ok()
             .and_then(|s| s.trim().parse().ok()),
+        measured_peak: setup::last_measured_peak(std::path::Path::new("/var/crash")),
     };
     let plan = setup::plan(flavor, &path, &instrumentation.cmdline, &system)?;
     println!("{} ({})", path.display(), flavor.variable());

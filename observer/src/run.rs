@@ -305,6 +305,7 @@ fn finish_status(status: &mut Status, writer: &WriterTotals, kernel: KernelCount
     status.merged_duplicates = merged;
     status.kmsg_mirrored = writer.mirrored;
     status.kmsg_mirror_skipped = writer.mirror_skipped;
+    status.peak_rss_kib = crate::status::peak_rss_kib();
 }
 
 /// Everything that happened before the daemon started: the boot trace, SMMU register writes

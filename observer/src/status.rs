@@ -44,6 +44,27 @@ pub struct Status {
     /// The metrics textfile written at stop, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub textfile: Option<String>,
+    /// The daemon's peak resident memory (`VmHWM`, KiB) when it stopped: what it really took
+    /// from the crash kernel's reservation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// `VmHWM` of this process from `/proc/self/status`, in KiB.
+#[must_use]
+pub fn peak_rss_kib() -> Option<u64> {
+    parse_vmhwm(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+fn parse_vmhwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// What the boot-time instrumentation left behind.
@@ -82,6 +103,19 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_rss_is_read_from_proc() {
+        assert_eq!(
+            parse_vmhwm("Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t   22336 kB\nVmRSS:\t 8 kB\n"),
+            Some(22_336)
+        );
+        assert_eq!(parse_vmhwm("VmRSS:\t8 kB\n"), None);
+        assert!(
+            peak_rss_kib().is_some_and(|k| k > 0),
+            "this process has a VmHWM"
+        );
+    }
 
     #[test]
     fn round_trips_and_replaces_atomically() {

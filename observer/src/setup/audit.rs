@@ -83,11 +83,31 @@ const SETTINGS: &[(&str, Level, &str)] = &[
     ),
 ];
 
-/// Findings for the capture command line `cmdline` and a crash reservation of
-/// `crash_size` bytes (`/sys/kernel/kexec_crash_size`; `None` when unreadable).
+/// Findings for the capture command line `cmdline`, a crash reservation of `crash_size` bytes
+/// (`/sys/kernel/kexec_crash_size`; `None` when unreadable) and the observer's peak memory in
+/// the last capture on this machine (`status.json`'s `peak_rss_kib`, with where it was read).
 #[must_use]
-pub fn audit(cmdline: &str, crash_size: Option<u64>) -> Vec<Finding> {
+pub fn audit(
+    cmdline: &str,
+    crash_size: Option<u64>,
+    measured: Option<(u64, &str)>,
+) -> Vec<Finding> {
     let mut findings = vec![crashkernel(crash_size)];
+    if let Some((kib, from)) = measured {
+        findings.push(Finding {
+            level: if kib << 10 > OBSERVER_MEMORY_MAX {
+                Level::Warn
+            } else {
+                Level::Ok
+            },
+            text: format!(
+                "the observer peaked at {}.{} MiB in the last capture ({from}); its cap is {} MiB",
+                kib / 1024,
+                kib % 1024 * 10 / 1024,
+                OBSERVER_MEMORY_MAX >> 20
+            ),
+        });
+    }
     for token in cmdline.split_whitespace() {
         for &(name, level, why) in SETTINGS {
             let matches = if name.contains('=') {
@@ -147,6 +167,7 @@ mod tests {
         let found = audit(
             "irqpoll nr_cpus=1 reset_devices hest_disable pci=noaer cma=0",
             Some(256 << 20),
+            None,
         );
         let warned: Vec<&str> = found
             .iter()
@@ -157,15 +178,28 @@ mod tests {
         assert!(found.iter().any(|f| f.text.starts_with("nr_cpus=1: ")));
         assert_eq!(found[0].level, Level::Ok);
         // `pci=` with another value is not AER being off.
-        assert_eq!(audit("pci=realloc", Some(512 << 20)).len(), 1);
+        assert_eq!(audit("pci=realloc", Some(512 << 20), None).len(), 1);
     }
 
     #[test]
     fn crash_reservation_is_checked_against_the_observer() {
-        assert_eq!(audit("", Some(0))[0].level, Level::Warn);
-        assert_eq!(audit("", Some(192 << 20))[0].level, Level::Warn);
-        assert!(audit("", Some(192 << 20))[0].text.contains("192 MiB"));
-        assert_eq!(audit("", Some(384 << 20))[0].level, Level::Ok);
-        assert_eq!(audit("", None)[0].level, Level::Warn);
+        assert_eq!(audit("", Some(0), None)[0].level, Level::Warn);
+        assert_eq!(audit("", Some(192 << 20), None)[0].level, Level::Warn);
+        assert!(audit("", Some(192 << 20), None)[0].text.contains("192 MiB"));
+        assert_eq!(audit("", Some(384 << 20), None)[0].level, Level::Ok);
+        assert_eq!(audit("", None, None)[0].level, Level::Warn);
+        let measured = audit(
+            "",
+            Some(256 << 20),
+            Some((22_336, "/var/crash/x/status.json")),
+        );
+        assert_eq!(measured[1].level, Level::Ok);
+        assert!(
+            measured[1].text.contains("21.8 MiB"),
+            "{}",
+            measured[1].text
+        );
+        let over = audit("", Some(256 << 20), Some((70 << 10, "s")));
+        assert_eq!(over[1].level, Level::Warn);
     }
 }

@@ -49,6 +49,26 @@ pub struct System {
     pub proc_cmdline: String,
     /// `/sys/kernel/kexec_crash_size`.
     pub crash_size: Option<u64>,
+    /// The observer's peak memory in the last capture (KiB) and the status.json it came from.
+    pub measured_peak: Option<(u64, String)>,
+}
+
+/// The newest capture's `peak_rss_kib` under `dump_dir` (`<dump_dir>/*/status.json`).
+#[must_use]
+pub fn last_measured_peak(dump_dir: &Path) -> Option<(u64, String)> {
+    let mut found: Vec<(std::time::SystemTime, u64, String)> = std::fs::read_dir(dump_dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path().join("status.json");
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+            let status: crate::status::Status =
+                serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            Some((modified, status.peak_rss_kib?, path.display().to_string()))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, kib, path)| (kib, path))
 }
 
 /// Plans the change to `path` (of `flavor`) that adds `instrumentation`.
@@ -80,7 +100,14 @@ pub fn plan(
         current,
         wanted,
         new_text,
-        findings: audit::audit(&capture_cmdline, system.crash_size),
+        findings: audit::audit(
+            &capture_cmdline,
+            system.crash_size,
+            system
+                .measured_peak
+                .as_ref()
+                .map(|(kib, from)| (*kib, from.as_str())),
+        ),
     })
 }
 
@@ -139,6 +166,7 @@ mod tests {
         let system = System {
             proc_cmdline: "root=/dev/vda crashkernel=256M".into(),
             crash_size: Some(256 << 20),
+            measured_peak: None,
         };
 
         let first = plan(Flavor::KdumpTools, &path, OURS, &system).unwrap();
@@ -161,6 +189,26 @@ mod tests {
         );
         assert_eq!(apply(&second, "20261124120001").unwrap(), None);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn the_last_captures_measured_peak_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(last_measured_peak(dir.path()), None);
+        let capture = dir.path().join("202611241232");
+        std::fs::create_dir_all(&capture).unwrap();
+        let status = crate::status::Status {
+            peak_rss_kib: Some(24_000),
+            ..Default::default()
+        };
+        std::fs::write(
+            capture.join("status.json"),
+            serde_json::to_vec(&status).unwrap(),
+        )
+        .unwrap();
+        let (kib, from) = last_measured_peak(dir.path()).unwrap();
+        assert_eq!(kib, 24_000);
+        assert!(from.ends_with("202611241232/status.json"), "{from}");
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub fn run(ev: &Evidence<'_>) -> Vec<Check> {
         dump_dir(ev),
         dump_size(ev),
         capture_kernel(ev),
+        memory_within_cap(ev),
         started_before_dump(&ev.console),
     ];
     let timeline = ev.timeline();
@@ -220,6 +221,28 @@ fn capture_kernel(ev: &Evidence<'_>) -> Check {
                 ),
             )
         }
+    }
+}
+
+/// The unit caps the daemon at 64 MiB (`MemoryMax=`); `setup` tells users what it measured.
+const MEMORY_MAX_KIB: u64 = 64 << 10;
+
+fn memory_within_cap(ev: &Evidence<'_>) -> Check {
+    let name = "the observer's peak memory in the capture kernel is under its unit's MemoryMax (status.json peak_rss_kib)";
+    match ev.json("status.json") {
+        Err(e) => Check::new(name, false, e),
+        Ok(status) => match status["peak_rss_kib"].as_u64() {
+            None => Check::new(name, false, "status.json has no peak_rss_kib"),
+            Some(kib) => Check::new(
+                name,
+                kib < MEMORY_MAX_KIB,
+                format!(
+                    "peak {kib} KiB ({:.1} MiB) of {} MiB",
+                    f64::from(u32::try_from(kib).unwrap_or(u32::MAX)) / 1024.0,
+                    MEMORY_MAX_KIB >> 10
+                ),
+            ),
+        },
     }
 }
 
