@@ -61,14 +61,14 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     step(
         "Debian package (static aarch64 build; systemd-analyze verify; dracut initramfs with the module)",
     );
-    deb::build(root, deb::Arch::Aarch64)?;
+    let package = deb::build(root, deb::Arch::Aarch64)?;
 
     // Before the lab: it installs promtool, which the lab then uses on the capture kernels'
     // metrics files (the lab itself does not depend on it).
     step("dashboards and alert rules against a real Prometheus");
     dashboards::run(root, &dashboards::DashboardsArgs { keep_temp: false })?;
 
-    let (lab_line, distro_line) = labs(root)?;
+    let (lab_line, distro_line) = labs(root, &package)?;
 
     step("HTML report in Chromium (html-check, on the kdump-aer report)");
     html_check::run(root, &html_check::HtmlCheckArgs { report: None })?;
@@ -93,8 +93,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Both QEMU labs; their summary lines, or the first failure.
-fn labs(root: &Path) -> anyhow::Result<(String, String)> {
+/// Both QEMU labs (the Debian one installs `package`); their summary lines, or the first
+/// failure.
+fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
     step(
         "QEMU lab (lab all: 6.12 boot, kdump, kdump-aer, external-abort, capture-panic; 6.1 boot; each judged by `report`)",
     );
@@ -109,6 +110,7 @@ fn labs(root: &Path) -> anyhow::Result<(String, String)> {
             // boot trace and kmsg, with its CR0 writes).
             strict: true,
             observer: None,
+            deb: None,
             deadline_scale: 1.0,
         },
     )?;
@@ -133,6 +135,7 @@ fn labs(root: &Path) -> anyhow::Result<(String, String)> {
             force: false,
             strict: true,
             observer: None,
+            deb: Some(package.to_path_buf()),
             deadline_scale: 1.0,
         },
     )?;

@@ -46,6 +46,7 @@ pub fn run(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
             force: false,
             strict: false,
             observer: None,
+            deb: None,
             deadline_scale: 1.0,
         },
     )?;

@@ -121,7 +121,8 @@ pub enum Which {
 /// and then read back with debugfs. It leaves in target/lab/debian-kdump/: console.log,
 /// disk.img, the files the observer wrote next to the dump (timeline.jsonl, status.json,
 /// report.*, verdict.json, kdump-dma-observer.prom), node-exporter/kdump-dma-observer.prom
-/// (recover's textfile), journal/ and result.json. --kernel and --observer do not apply to it.
+/// (recover's textfile), journal/ and result.json. --kernel and --observer do not apply to it;
+/// --deb installs a given package instead of building one.
 ///
 /// The harness follows the serial console: the guest's /init prints `LAB: INIT`, `READY`,
 /// `CRASHING`, `DONE` (or `FAIL <why>`), and every phase has a deadline. A missed deadline, a
@@ -157,6 +158,10 @@ pub struct LabArgs {
     /// Use this static aarch64 observer binary instead of building one.
     #[arg(long, value_name = "PATH")]
     pub observer: Option<PathBuf>,
+    /// debian-kdump only: install this arm64 package instead of building one with
+    /// `cargo xtask deb`.
+    #[arg(long, value_name = "DEB")]
+    pub deb: Option<PathBuf>,
     /// Multiply every deadline by this (for a slower or busier machine).
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
     pub deadline_scale: f64,
@@ -227,6 +232,11 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
     ensure!(
         args.deadline_scale > 0.0 && args.deadline_scale.is_finite(),
         "--deadline-scale must be a positive number"
+    );
+    ensure!(
+        args.deb.is_none(),
+        "--deb is for `lab {}` only: the other scenarios run the bare binary",
+        distro::NAME
     );
     let plan = plan(args)?;
     let started = Instant::now();
@@ -394,6 +404,7 @@ mod tests {
             force,
             strict: false,
             observer: None,
+            deb: None,
             deadline_scale: 1.0,
         }
     }

@@ -97,6 +97,9 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Outcome> {
         args.deadline_scale > 0.0 && args.deadline_scale.is_finite(),
         "--deadline-scale must be a positive number"
     );
+    if let Some(deb) = &args.deb {
+        ensure!(deb.is_file(), "--deb {}: no such file", deb.display());
+    }
     let started = Instant::now();
     let mut steps = Steps::default();
     let dir = build::target_dir(root)?.join("lab").join(NAME);
@@ -105,7 +108,7 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Outcome> {
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     eprintln!("\nlab: [{NAME}] artifacts in {}", dir.display());
 
-    let prepared = prepare(root, &dir, &mut steps)?;
+    let prepared = prepare(root, &dir, args.deb.as_deref(), &mut steps)?;
     let console = dir.join("console.log");
     let machine = run::Machine {
         kernel: &prepared.kernel,
@@ -170,7 +173,12 @@ struct Prepared {
 }
 
 /// Host tools, the base image (cached), the project's package, the run's tree and its disk.
-fn prepare(root: &Path, dir: &Path, steps: &mut Steps) -> anyhow::Result<Prepared> {
+fn prepare(
+    root: &Path,
+    dir: &Path,
+    package: Option<&Path>,
+    steps: &mut Steps,
+) -> anyhow::Result<Prepared> {
     let logs = dir.join("logs");
     let tools = steps.time("host_tools_s", || -> anyhow::Result<_> {
         setup::lab()?;
@@ -183,7 +191,10 @@ fn prepare(root: &Path, dir: &Path, steps: &mut Steps) -> anyhow::Result<Prepare
     let base = steps.time("base_image_s", || {
         image::base(&cache, &tools, image::Recipe::new(&kernel_package))
     })?;
-    let deb = steps.time("package_s", || deb::build(root, deb::Arch::Aarch64))?;
+    let deb = match package {
+        Some(deb) => deb.to_path_buf(),
+        None => steps.time("package_s", || deb::build(root, deb::Arch::Aarch64))?,
+    };
     let rootfs = dir.join("rootfs");
     let installed = steps.time("customize_s", || {
         customize::prepare(&base.dir, &rootfs, &deb, &logs)
