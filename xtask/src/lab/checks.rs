@@ -37,6 +37,22 @@ impl Check {
         }
     }
 
+    /// `pass|FAIL <name>[ (non-blocking...)]: <detail>`, for progress output.
+    #[must_use]
+    pub fn line(&self) -> String {
+        format!(
+            "{} {}{}: {}",
+            if self.passed { "pass" } else { "FAIL" },
+            self.name,
+            match (self.blocking, self.observer_bug) {
+                (true, _) => "",
+                (false, false) => " (non-blocking)",
+                (false, true) => " (non-blocking: observer bug)",
+            },
+            self.detail
+        )
+    }
+
     #[must_use]
     pub fn to_json(&self) -> Value {
         json!({
@@ -47,6 +63,26 @@ impl Check {
             "detail": self.detail,
         })
     }
+}
+
+/// Writes `result.json` with its top-level keys in the order given (readers look at the
+/// outcome first), each value pretty-printed.
+pub fn write_result_json(path: &Path, fields: &[(&str, Value)]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::fmt::Write as _;
+    let mut text = String::from("{\n");
+    for (i, (key, value)) in fields.iter().enumerate() {
+        let pretty = serde_json::to_string_pretty(value).context("encoding result.json")?;
+        let _ = writeln!(
+            text,
+            "  {}: {}{}",
+            Value::from(*key),
+            pretty.replace('\n', "\n  "),
+            if i + 1 < fields.len() { "," } else { "" }
+        );
+    }
+    text.push_str("}\n");
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The observer's output for one boot.

@@ -70,6 +70,25 @@ pub struct Phase {
     pub within: Duration,
 }
 
+impl Phase {
+    /// A phase whose deadline is `secs` times `scale` (`--deadline-scale`).
+    #[must_use]
+    pub fn new(
+        name: &'static str,
+        missed: &'static str,
+        wait: Wait,
+        secs: f64,
+        scale: f64,
+    ) -> Self {
+        Self {
+            name,
+            missed,
+            wait,
+            within: Duration::from_secs_f64(secs * scale),
+        }
+    }
+}
+
 /// Matches console lines against a scenario's phases, in order, and notices what must not
 /// happen: `LAB: FAIL`, more kernel panics or boots than the scenario causes (a panic loop).
 #[derive(Debug)]

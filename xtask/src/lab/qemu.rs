@@ -42,18 +42,18 @@ pub struct Machine<'a> {
 /// The kernel parameters every first kernel gets.
 pub const BASE_APPEND: &str = "console=ttyAMA0 panic=-1 loglevel=7 crashkernel=256M";
 
-/// The full `qemu-system-aarch64` argument list.
+/// Both labs' machine: an arm64 `virt` board under TCG with an SMMUv3 in front of the `PCIe`
+/// root complex, 2 CPUs, 2 GiB, no display or monitor, and CPU model `cpu`. No DT kaslr-seed:
+/// kexec-tools refuses a non-zero one (and `nokaslr` and `kexec -p` must agree).
 #[must_use]
-pub fn args(m: &Machine<'_>) -> Vec<String> {
-    let mut a: Vec<String> = [
-        // SMMUv3 in front of the PCIe root complex; no DT kaslr-seed so that `nokaslr` and
-        // `kexec -p` agree (kexec-tools refuses a non-zero seed).
+pub fn virt_smmuv3(cpu: &str) -> Vec<String> {
+    [
         "-machine",
         "virt,iommu=smmuv3,gic-version=3,dtb-kaslr-seed=off",
         "-accel",
         "tcg",
         "-cpu",
-        "max,pauth-impdef=on",
+        cpu,
         "-smp",
         "2",
         "-m",
@@ -62,10 +62,16 @@ pub fn args(m: &Machine<'_>) -> Vec<String> {
         "none",
         "-monitor",
         "none",
-        "-no-reboot",
     ]
     .map(str::to_owned)
-    .into();
+    .into()
+}
+
+/// The full `qemu-system-aarch64` argument list.
+#[must_use]
+pub fn args(m: &Machine<'_>) -> Vec<String> {
+    let mut a = virt_smmuv3("max,pauth-impdef=on");
+    a.push("-no-reboot".into());
     a.extend(["-kernel".into(), m.image.display().to_string()]);
     a.extend(["-initrd".into(), m.initrd.display().to_string()]);
     a.extend(["-append".into(), format!("{BASE_APPEND} {}", m.append)]);

@@ -2,7 +2,6 @@
 //! on the way (inject AER errors), stop QEMU, collect the observer's files, judge them with the
 //! host observer's `report`, run the checks and write `result.json`.
 use std::{
-    fmt::Write as _,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -82,12 +81,7 @@ impl Scenario {
     /// The console phases, each with its deadline (multiplied by `scale`).
     #[must_use]
     pub fn phases(self, scale: f64) -> Vec<Phase> {
-        let p = |name, missed, wait, secs: f64| Phase {
-            name,
-            missed,
-            wait,
-            within: Duration::from_secs_f64(secs * scale),
-        };
+        let p = |name, missed, wait, secs| Phase::new(name, missed, wait, secs, scale);
         let mut phases = vec![
             p(
                 "first kernel boots",
@@ -558,20 +552,7 @@ fn write_result(
             json!({ "command": log.qemu_command, "end": log.qemu_end }),
         ),
     ];
-    let mut text = String::from("{\n");
-    for (i, (key, value)) in fields.iter().enumerate() {
-        let pretty = serde_json::to_string_pretty(value).context("encoding result.json")?;
-        let _ = writeln!(
-            text,
-            "  {}: {}{}",
-            Value::from(*key),
-            pretty.replace('\n', "\n  "),
-            if i + 1 < fields.len() { "," } else { "" }
-        );
-    }
-    text.push_str("}\n");
-    let path = spec.dir.join("result.json");
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    super::checks::write_result_json(&spec.dir.join("result.json"), &fields)
 }
 
 fn print_outcome(label: &str, o: &Outcome) {
@@ -579,17 +560,7 @@ fn print_outcome(label: &str, o: &Outcome) {
         eprintln!("lab: {label} RUN FAILED: {e}");
     }
     for c in &o.checks {
-        eprintln!(
-            "lab: {label}   {} {}{}: {}",
-            if c.passed { "pass" } else { "FAIL" },
-            c.name,
-            match (c.blocking, c.observer_bug) {
-                (true, _) => "",
-                (false, false) => " (non-blocking)",
-                (false, true) => " (non-blocking: observer bug)",
-            },
-            c.detail
-        );
+        eprintln!("lab: {label}   {}", c.line());
     }
     eprintln!(
         "lab: {label} {} in {:.1} s; verdict {}; artifacts in {}",

@@ -23,7 +23,6 @@ pub mod tools;
 pub mod tree;
 
 use std::{
-    fmt::Write as _,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -388,20 +387,7 @@ fn write_result(outcome: &Outcome, r: &Record<'_>) -> anyhow::Result<()> {
             }),
         ),
     ];
-    let mut text = String::from("{\n");
-    for (i, (key, value)) in fields.iter().enumerate() {
-        let pretty = serde_json::to_string_pretty(value).context("encoding result.json")?;
-        let _ = writeln!(
-            text,
-            "  {}: {}{}",
-            Value::from(*key),
-            pretty.replace('\n', "\n  "),
-            if i + 1 < fields.len() { "," } else { "" }
-        );
-    }
-    text.push_str("}\n");
-    let path = outcome.dir.join("result.json");
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    super::checks::write_result_json(&outcome.dir.join("result.json"), &fields)
 }
 
 fn print_outcome(o: &Outcome, steps: &Steps) {
@@ -409,13 +395,7 @@ fn print_outcome(o: &Outcome, steps: &Steps) {
         eprintln!("lab: [{NAME}] RUN FAILED: {e}");
     }
     for c in &o.checks {
-        eprintln!(
-            "lab: [{NAME}]   {} {}{}: {}",
-            if c.passed { "pass" } else { "FAIL" },
-            c.name,
-            if c.blocking { "" } else { " (non-blocking)" },
-            c.detail
-        );
+        eprintln!("lab: [{NAME}]   {}", c.line());
     }
     let times: Vec<String> = steps
         .0

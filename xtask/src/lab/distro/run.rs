@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::lab::{
     console::{Follower, Phase, Signal, Wait, Watch, classify},
-    qemu::Qemu,
+    qemu::{self, Qemu},
 };
 
 /// The first kernel's command line; kdump-tools derives the capture kernel's from it.
@@ -32,25 +32,8 @@ pub struct Machine<'a> {
 /// (measured with an upstream build when the lab was designed); without it a makedumpfile that supports the kernel can dump.
 #[must_use]
 pub fn args(m: &Machine<'_>) -> Vec<String> {
-    let mut a: Vec<String> = [
-        // No DT kaslr-seed: kexec-tools refuses a non-zero one.
-        "-machine",
-        "virt,iommu=smmuv3,gic-version=3,dtb-kaslr-seed=off",
-        "-accel",
-        "tcg",
-        "-cpu",
-        "max,pauth-impdef=on,lpa2=off",
-        "-smp",
-        "2",
-        "-m",
-        "2G",
-        "-display",
-        "none",
-        "-monitor",
-        "none",
-    ]
-    .map(str::to_owned)
-    .into();
+    // No -no-reboot: kdump-tools' `reboot -f` must bring the guest back into the normal system.
+    let mut a = qemu::virt_smmuv3("max,pauth-impdef=on,lpa2=off");
     a.extend(["-kernel".into(), m.kernel.display().to_string()]);
     a.extend(["-initrd".into(), m.initrd.display().to_string()]);
     a.extend(["-append".into(), APPEND.to_owned()]);
@@ -76,12 +59,7 @@ pub fn args(m: &Machine<'_>) -> Vec<String> {
 /// The driver's phases, each with its deadline (times `scale`), counted from the previous one.
 #[must_use]
 pub fn phases(scale: f64) -> Vec<Phase> {
-    let p = |name, missed, wait, secs: f64| Phase {
-        name,
-        missed,
-        wait,
-        within: Duration::from_secs_f64(secs * scale),
-    };
+    let p = |name, missed, wait, secs| Phase::new(name, missed, wait, secs, scale);
     vec![
         p(
             "first boot: kernel starts",
