@@ -5,8 +5,9 @@
 //! recording. So the daemon writes into a *live directory* of its own,
 //! `<dump-dir>/kdump-dma-observer.<UTC YYYYmmddHHMMSS>/` (kdump-tools' purge of old dumps only
 //! counts names starting with `2`), and [`hand_off`] moves its files into the dump's directory:
-//! the daemon calls it when it stops (kdump-tools ends with `reboot -f`; systemd-shutdown sends
-//! SIGTERM first), and `recover` calls it for live directories a killed daemon left behind.
+//! the daemon calls it when it stops (once the dump is written, see [`dump_finished`]: kdump-tools
+//! ends with `reboot -f`, which signals no process; or on SIGTERM), and `recover` calls it for
+//! live directories a killed daemon left behind.
 use std::{
     ffi::OsStr,
     path::{Path, PathBuf},
@@ -121,7 +122,7 @@ pub enum HandOff {
 /// Moves the daemon's files from `live` into the dump directory of the same capture: the
 /// first directory under `live`'s parent that holds dump-tool output
 /// ([`crate::recover::outcome`]), has no timeline yet, and was modified after the daemon
-/// started (less [`CLOCK_SLACK`]). The live directory is removed once empty.
+/// started (less two minutes of clock slack). The live directory is removed once empty.
 pub fn hand_off(live: &LiveDir) -> Result<HandOff, CaptureDirError> {
     let parent = live.path.parent().unwrap_or(Path::new("."));
     let Some(target) = dump_dir_for(parent, live.started)? else {
