@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use observer::{
     event::Detail,
-    sinks::kmsg_mirror::{self, MAX_RECORD, parse_mirrored},
+    logparse::mirror::{self, MAX_RECORD, parse_mirrored},
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         observer_fuzz::assert_event_round_trips(&event);
-        let Some(record) = kmsg_mirror::record(&event) else {
+        let Some(record) = mirror::record(&event) else {
             continue;
         };
         assert!(record.len() <= MAX_RECORD);

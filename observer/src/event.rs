@@ -4,7 +4,8 @@
 //! kind's own fields. `docs/timeline.md` documents every kind.
 use serde::{Deserialize, Serialize};
 
-use crate::probes::ProbeReport;
+mod probe_status;
+pub use probe_status::{ProbeReport, ProbeState};
 
 /// Where an event came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -342,6 +343,72 @@ impl Detail {
             Self::IommuGroupAdd { .. } => "iommu_group_add",
             Self::UnknownFunctionHit { .. } => "unknown_function_hit",
             Self::CaptureOutcome { .. } => "capture_outcome",
+        }
+    }
+}
+
+impl Detail {
+    /// The evidence lane the event belongs to (the report's SVG timeline draws one row per
+    /// lane; the live verdict retains only evidence); `None` for bookkeeping and context
+    /// events.
+    #[must_use]
+    pub fn lane(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::SmmuProbe { .. }
+            | Self::SmmuReset { .. }
+            | Self::SmmuAdopt { .. }
+            | Self::SmmuAdoptFallback { .. }
+            | Self::SmmuRegWrite { .. }
+            | Self::SmmuGerror { .. }
+            | Self::SmmuFault { .. }
+            | Self::SmmuError { .. } => "SMMU",
+            Self::Aer { .. } | Self::AerUnknownSeverity { .. } | Self::AerRecovery { .. } => "AER",
+            Self::Dpc { .. } => "DPC",
+            Self::Ghes { .. } | Self::GhesFatal => "GHES",
+            Self::Serror { .. } | Self::ExternalAbort { .. } => "SError / abort",
+            Self::Panic { .. } => "panic",
+            _ => return None,
+        })
+    }
+
+    /// Whether a verdict may rest on this event: evidence lanes, and the context that says
+    /// which boot it is and how the capture ended.
+    #[must_use]
+    pub fn is_evidence(&self) -> bool {
+        self.lane().is_some()
+            || matches!(
+                self,
+                Self::ObserverStarted { .. }
+                    | Self::KernelBoot { .. }
+                    | Self::CaptureKernelMarker { .. }
+                    | Self::KernelCmdline { .. }
+                    | Self::CaptureOutcome { .. }
+            )
+    }
+
+    /// The severity the event itself states (not a verdict): AER's three, `fatal` for what
+    /// the kernel only reports when it is (DPC containment, fatal or recoverable firmware
+    /// records, SErrors, aborts, panics), `None` otherwise.
+    #[must_use]
+    pub fn stated_severity(&self) -> Option<&'static str> {
+        match self {
+            Self::Aer { severity, .. } => Some(match severity {
+                AerSeverity::Correctable => "correctable",
+                AerSeverity::Nonfatal => "nonfatal",
+                AerSeverity::Fatal => "fatal",
+            }),
+            Self::Ghes {
+                severity: Some(s), ..
+            } if s == "fatal" => Some("fatal"),
+            Self::Dpc { .. }
+            | Self::GhesFatal
+            | Self::Serror { .. }
+            | Self::ExternalAbort { .. }
+            | Self::Panic { .. }
+            | Self::CaptureOutcome {
+                complete: false, ..
+            } => Some("fatal"),
+            _ => None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! DMA still in flight for the crashed kernel, and streams it as one timeline.
 //!
 //! Data flows one way: [`sources`] → timeline ([`event::Event`]) → [`sinks`].
+pub mod atomic_file;
 pub mod capture_dir;
 pub mod clock;
 pub mod event;

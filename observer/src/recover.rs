@@ -5,7 +5,6 @@
 //! printed (with the daemon's `kdump-dma-observer: v1` mirror lines) survives in pstore.
 use std::{
     fmt::Write as _,
-    io::Write as _,
     path::{Path, PathBuf},
 };
 
@@ -224,6 +223,8 @@ pub fn report_capture(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::syn
         metrics.set_probes(probes);
     }
     metrics.observe(&events);
+    // The report's verdict: it weighs the dump's outcome too, which the timeline lacks.
+    metrics.set_verdict(&report.verdict);
     metrics.written(
         events
             .iter()
@@ -288,13 +289,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RecoverError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    crate::atomic_file::write_atomically(path, bytes).map_err(err)
 }
 
 #[cfg(test)]

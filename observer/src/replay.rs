@@ -49,6 +49,7 @@ pub async fn run(
         metrics.set_probes(probes);
     }
     metrics.observe(&loaded.events);
+    metrics.set_verdict(&crate::verdict::judge(&loaded.events));
     let lines = loaded.events.len() as u64;
     metrics.written(lines, 0, 0);
     let feed = http::Feed::new();

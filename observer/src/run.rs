@@ -30,6 +30,7 @@ use crate::{
     },
     status::{BootTraceStatus, RingStatus, Status},
     timeline::{Fusion, smmu_reset},
+    verdict::LiveVerdict,
 };
 
 /// Batches in flight between stages. When the writer falls behind, the sources wait, the ring
@@ -137,10 +138,13 @@ pub async fn run(
             probes: attached.reports.clone(),
         },
     );
-    let out = Output {
+    let live_verdict = LiveVerdict::new(capture_kernel);
+    metrics.set_verdict(live_verdict.current());
+    let mut out = Output {
         tx: out_tx,
         feed,
         metrics: Arc::clone(&metrics),
+        verdict: live_verdict,
     };
     // The writer is fresh and the channel empty: this cannot fail.
     out.send(vec![started]).await;
@@ -154,7 +158,7 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let (source_result, (out, merged)) = tokio::join!(sources, fusion);
+    let (source_result, (mut out, merged)) = tokio::join!(sources, fusion);
     source_result?;
     if let Some(k) = &kmsg {
         status.kmsg = kmsg_summary(k);
@@ -393,18 +397,23 @@ fn attach(config: &RunConfig, object: &[u8]) -> Result<Attachment, RunError> {
     })
 }
 
-/// Where the fusion stage's output goes: the writer, and HTTP clients if any.
+/// Where the fusion stage's output goes: the live verdict stage, then the writer, the metrics
+/// and HTTP clients if any.
 struct Output {
     tx: mpsc::Sender<Vec<Event>>,
     feed: Option<http::Feed>,
     metrics: Arc<Metrics>,
+    verdict: LiveVerdict,
 }
 
 impl Output {
     /// Sends a batch on; `false` once the writer is gone.
-    async fn send(&self, batch: Vec<Event>) -> bool {
+    async fn send(&mut self, batch: Vec<Event>) -> bool {
         if batch.is_empty() {
             return true;
+        }
+        if self.verdict.observe(&batch) {
+            self.metrics.set_verdict(self.verdict.current());
         }
         self.metrics.observe(&batch);
         if let Some(feed) = &self.feed {
@@ -435,7 +444,7 @@ async fn start_http(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> Option
 async fn fuse(
     backlog: Vec<Event>,
     mut live: mpsc::Receiver<Vec<Event>>,
-    out: Output,
+    mut out: Output,
 ) -> (Output, u64) {
     let mut fusion = Fusion::new();
     let now = monotonic_ns();

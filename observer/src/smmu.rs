@@ -9,6 +9,17 @@ pub const CR0_SMMUEN: u64 = 1 << 0;
 /// `GBPA.ABORT`.
 pub const GBPA_ABORT: u64 = 1 << 20;
 
+/// SMMUv3-only functions that are real symbols on Debian's 6.1 and 6.12 arm64 builds. SMMUv2
+/// (built in too) shares names such as `arm_smmu_device_probe` and `arm_smmu_device_reset`;
+/// its copies sit elsewhere in the text section.
+pub const SMMUV3_ANCHORS: &[&str] = &[
+    "arm_smmu_write_reg_sync",
+    "arm_smmu_cmdq_init",
+    "arm_smmu_init_one_queue",
+    "arm_smmu_evtq_thread",
+    "arm_smmu_gerror_handler",
+];
+
 /// Name of the register at `offset`, if it is one the driver writes with
 /// `arm_smmu_write_reg_sync` or `arm_smmu_update_gbpa`.
 #[must_use]

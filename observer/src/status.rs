@@ -1,10 +1,6 @@
 //! `status.json`: the daemon's honest account of itself — what it could attach, what each
 //! source delivered, what was lost. Written atomically when ready and again at stop.
-use std::{
-    collections::BTreeMap,
-    io::{self, Write as _},
-    path::Path,
-};
+use std::{collections::BTreeMap, io, path::Path};
 
 use serde::{Deserialize, Serialize};
 
@@ -87,16 +83,11 @@ pub struct RingStatus {
 }
 
 impl Status {
-    /// Writes the status to `path` atomically (temporary file, fsync, rename).
+    /// Writes the status to `path` atomically ([`crate::atomic_file::write_atomically`]).
     pub fn write_atomically(&self, path: &Path) -> io::Result<()> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        let mut file = std::fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut file, self)?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let mut json = serde_json::to_vec_pretty(self)?;
+        json.push(b'\n');
+        crate::atomic_file::write_atomically(path, &json)
     }
 }
 

@@ -130,7 +130,7 @@ pub fn plan(kallsyms: &Kallsyms, has_tracepoint: impl Fn(&str, &str) -> bool) ->
             n if probe.event.starts_with("kdo_smmu") => {
                 // Name the SMMUv3 copy relative to a unique symbol: survives KASLR.
                 match kallsyms
-                    .resolve_near(probe.symbol, crate::probes::SMMUV3_ANCHORS)
+                    .resolve_near(probe.symbol, crate::smmu::SMMUV3_ANCHORS)
                     .ok()
                     .and_then(|a| kallsyms.unique_base_of(a))
                 {

@@ -26,7 +26,7 @@ mod device;
 mod dpc;
 mod kmsg_decoder;
 pub mod kmsg_record;
-mod mirror;
+pub mod mirror;
 mod num;
 mod parser;
 mod ras;

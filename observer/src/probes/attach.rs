@@ -13,9 +13,11 @@ use super::{
     catalog::{self, CATALOG, ProbeSpec, Program, Target},
     decode::Decoder,
     layout::tracepoint_layout,
-    report::{ProbeReport, ProbeState},
 };
-use crate::kernel::{kallsyms::Kallsyms, tracefs::Tracefs};
+use crate::{
+    event::{ProbeReport, ProbeState},
+    kernel::{kallsyms::Kallsyms, tracefs::Tracefs},
+};
 
 /// What the planner knows about the running kernel.
 #[derive(Debug, Default)]

@@ -113,24 +113,13 @@ const fn kp(
         },
         role: Some(role),
         anchors: match role {
-            FunctionRole::SmmuRegWrite | FunctionRole::SmmuGerror => SMMUV3_ANCHORS,
+            FunctionRole::SmmuRegWrite | FunctionRole::SmmuGerror => crate::smmu::SMMUV3_ANCHORS,
             _ => &[],
         },
         required,
         purpose,
     }
 }
-
-/// SMMUv3-only functions that are real symbols on Debian's 6.1 and 6.12 arm64 builds. SMMUv2
-/// (built in too) shares names such as `arm_smmu_device_probe` and `arm_smmu_device_reset`;
-/// its copies sit elsewhere in the text section.
-pub const SMMUV3_ANCHORS: &[&str] = &[
-    "arm_smmu_write_reg_sync",
-    "arm_smmu_cmdq_init",
-    "arm_smmu_init_one_queue",
-    "arm_smmu_evtq_thread",
-    "arm_smmu_gerror_handler",
-];
 
 /// Every kernel symbol the daemon may look up (probe targets and anchors), so that kallsyms
 /// can be read keeping only these.
@@ -142,7 +131,7 @@ pub fn wanted_symbols() -> Vec<&'static str> {
             Target::Kprobe { symbol } => Some(symbol),
             Target::Tracepoint { .. } => None,
         })
-        .chain(SMMUV3_ANCHORS.iter().copied())
+        .chain(crate::smmu::SMMUV3_ANCHORS.iter().copied())
         .chain(
             crate::kernel::boot_instrumentation::BOOT_PROBES
                 .iter()

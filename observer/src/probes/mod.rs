@@ -4,12 +4,9 @@ mod attach;
 mod catalog;
 mod decode;
 mod layout;
-mod report;
 
+pub use crate::event::{ProbeReport, ProbeState};
 pub use attach::{Attached, KernelView, LoadError, LoadOptions, load_and_attach};
-pub use catalog::{
-    CATALOG, FunctionRole, ProbeSpec, Program, SMMUV3_ANCHORS, Target, wanted_symbols,
-};
+pub use catalog::{CATALOG, FunctionRole, ProbeSpec, Program, Target, wanted_symbols};
 pub use decode::Decoder;
 pub use layout::tracepoint_layout;
-pub use report::{ProbeReport, ProbeState};

@@ -7,8 +7,7 @@ use std::{
 
 use crate::{
     event::Event,
-    logparse,
-    sinks::kmsg_mirror::parse_mirrored,
+    logparse::{self, mirror::parse_mirrored},
     timeline::{fuse_boots, smmu_reset},
 };
 

@@ -157,27 +157,10 @@ pub fn shown(event: &Event) -> bool {
     )
 }
 
-/// The lane of the SVG timeline an event belongs to.
+/// The lane of the SVG timeline an event belongs to ([`Detail::lane`](crate::event::Detail::lane)).
 #[must_use]
 pub fn lane(event: &Event) -> Option<&'static str> {
-    Some(match event.detail {
-        Detail::SmmuProbe { .. }
-        | Detail::SmmuReset { .. }
-        | Detail::SmmuAdopt { .. }
-        | Detail::SmmuAdoptFallback { .. }
-        | Detail::SmmuRegWrite { .. }
-        | Detail::SmmuGerror { .. }
-        | Detail::SmmuFault { .. }
-        | Detail::SmmuError { .. } => "SMMU",
-        Detail::Aer { .. } | Detail::AerUnknownSeverity { .. } | Detail::AerRecovery { .. } => {
-            "AER"
-        }
-        Detail::Dpc { .. } => "DPC",
-        Detail::Ghes { .. } | Detail::GhesFatal => "GHES",
-        Detail::Serror { .. } | Detail::ExternalAbort { .. } => "SError / abort",
-        Detail::Panic { .. } => "panic",
-        _ => return None,
-    })
+    event.detail.lane()
 }
 
 /// The lanes, top to bottom.

@@ -124,27 +124,8 @@ pub fn apply(plan: &Plan, stamp: &str) -> Result<Option<PathBuf>, SetupError> {
     backup.push(format!(".kdump-dma-observer-{stamp}.bak"));
     let backup = PathBuf::from(backup);
     std::fs::copy(&plan.path, &backup).map_err(io(&backup))?;
-    let mut tmp = plan.path.as_os_str().to_owned();
-    tmp.push(".kdump-dma-observer.tmp");
-    let tmp = PathBuf::from(tmp);
-    // A copy first: the new file keeps the old one's mode (ownership stays root's).
-    std::fs::copy(&plan.path, &tmp).map_err(io(&tmp))?;
-    let write = || -> std::io::Result<()> {
-        use std::io::Write as _;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()
-    };
-    write().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &plan.path).map_err(io(&plan.path))?;
-    if let Some(dir) = plan.path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
+    // The new file keeps the old one's mode (and, written by root, root's ownership).
+    crate::atomic_file::write_atomically(&plan.path, text.as_bytes()).map_err(io(&plan.path))?;
     Ok(Some(backup))
 }
 

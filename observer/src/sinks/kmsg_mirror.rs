@@ -2,8 +2,9 @@
 //! dies: the console, netconsole and pstore all carry kernel log lines.
 //!
 //! Each event becomes one record `kdump-dma-observer: v1 <compact JSON>` at `KERN_NOTICE`.
-//! `logparse` recognises the prefix, so a console log or pstore file can be parsed back into
-//! the timeline, and the live kmsg source never reads the mirror as new evidence.
+//! The format itself (prefix, version, encoding and decoding) lives in `logparse::mirror`, so a
+//! console log or pstore file can be parsed back into the timeline, and the live kmsg source
+//! never reads the mirror as new evidence. This sink only writes, under a rate limit.
 use std::{
     fs::OpenOptions,
     io::{self, Write as _},
@@ -11,12 +12,10 @@ use std::{
     time::Instant,
 };
 
-use crate::event::{Detail, Event};
-
-/// Prefix of every mirrored record (after the priority).
-pub const PREFIX: &str = "kdump-dma-observer: v1 ";
-/// The kernel keeps at most 1024 bytes of text per record; longer lines are skipped, counted.
-pub const MAX_RECORD: usize = 976;
+use crate::{
+    event::{Detail, Event},
+    logparse::mirror::record,
+};
 
 /// Writes events into `/dev/kmsg` under a rate limit.
 pub struct KmsgMirror {
@@ -80,32 +79,6 @@ impl KmsgMirror {
     }
 }
 
-/// The record for `event`: `<5>` + prefix + compact JSON without the raw line (which is in
-/// the log already) and without the probe list (summarised). `None` if too long.
-#[must_use]
-pub fn record(event: &Event) -> Option<String> {
-    let mut slim = event.clone();
-    slim.raw = None;
-    if let Detail::ObserverStarted { probes, .. } = &mut slim.detail {
-        probes.retain(|p| p.state == crate::probes::ProbeState::Attached);
-        for p in probes.iter_mut() {
-            p.target.clear();
-            p.reason.clear();
-        }
-    }
-    let json = serde_json::to_string(&slim).ok()?;
-    let line = format!("<5>{PREFIX}{json}\n");
-    (line.len() <= MAX_RECORD).then_some(line)
-}
-
-/// Parses a mirrored record's text (after any log prefix such as `[  1.2] `) back into an
-/// event; `None` if the text is not a mirror record.
-#[must_use]
-pub fn parse_mirrored(text: &str) -> Option<Event> {
-    let at = text.find(PREFIX)?;
-    serde_json::from_str(text[at + PREFIX.len()..].trim_end()).ok()
-}
-
 /// A classic token bucket: `burst` at once, `per_sec` sustained.
 struct TokenBucket {
     tokens: f64,
@@ -158,23 +131,6 @@ mod tests {
             },
         )
         .with_raw("pcieport 0000:00:03.0: AER: Uncorrectable (Fatal) error message received from 0000:02:00.0")
-    }
-
-    #[test]
-    fn records_round_trip_through_a_console_line() {
-        let line = record(&aer()).unwrap();
-        assert!(line.starts_with("<5>kdump-dma-observer: v1 {"));
-        assert!(line.ends_with("}\n"));
-        assert!(!line.contains("pcieport"), "the raw line is not repeated");
-        // As it would appear on a serial console.
-        let console = format!("[   10.000001] {}", line.trim_start_matches("<5>"));
-        let back = parse_mirrored(&console).unwrap();
-        let mut expected = aer();
-        expected.raw = None;
-        assert_eq!(back, expected);
-        assert!(
-            parse_mirrored("[ 1.0] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled!").is_none()
-        );
     }
 
     #[test]

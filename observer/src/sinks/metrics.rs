@@ -5,9 +5,8 @@
 //! fixed sets (event kinds, severities, sources, probe names) or from the machine's few SMMU
 //! instances, so cardinality stays low.
 use std::{
-    io::Write as _,
     path::Path,
-    sync::{Arc, Mutex, atomic::AtomicU64},
+    sync::{Arc, atomic::AtomicU64},
 };
 
 use prometheus_client::{
@@ -17,15 +16,13 @@ use prometheus_client::{
 };
 
 use crate::{
-    event::{AerSeverity, Detail, Event, Source},
-    probes::{ProbeReport, ProbeState},
-    verdict::{self, VerdictKind},
+    atomic_file::write_atomically,
+    event::{Detail, Event, ProbeReport, ProbeState},
+    verdict::{Verdict, VerdictKind},
 };
 
 /// File name of the textfile hand-off.
 pub const TEXTFILE_NAME: &str = "kdump-dma-observer.prom";
-/// Events kept for judging the live verdict (evidence kinds only; bounded).
-const MAX_RETAINED: usize = 10_000;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
@@ -75,8 +72,6 @@ pub struct Metrics {
     lines_written: Counter,
     write_failures: Counter,
     mirror_skipped: Counter,
-    capture_kernel: Gauge,
-    retained: Mutex<Vec<Event>>,
 }
 
 /// The five verdict words, for a complete info gauge.
@@ -157,7 +152,7 @@ impl Metrics {
             "Events not mirrored into the kernel log (rate limit, size, write error)",
             mirror_skipped.clone(),
         );
-        let capture_kernel_gauge = Gauge::default();
+        let capture_kernel_gauge = Gauge::<i64>::default();
         registry.register(
             "capture_kernel",
             "1 if this daemon runs in a kdump capture kernel",
@@ -193,10 +188,7 @@ impl Metrics {
             lines_written,
             write_failures,
             mirror_skipped,
-            capture_kernel: capture_kernel_gauge,
-            retained: Mutex::new(Vec::new()),
         };
-        metrics.judge();
         Arc::new(metrics)
     }
 
@@ -212,14 +204,14 @@ impl Metrics {
         }
     }
 
-    /// Counts a batch of timeline events and refreshes the verdict if evidence arrived.
+    /// Counts a batch of timeline events.
     pub fn observe(&self, batch: &[Event]) {
-        let mut evidence = false;
         for e in batch {
+            let severity = e.detail.stated_severity().unwrap_or("info");
             self.events
                 .get_or_create(&EventLabels {
                     kind: e.detail.kind().to_owned(),
-                    severity: severity(e).to_owned(),
+                    severity: severity.to_owned(),
                     source: e.source.as_str().to_owned(),
                 })
                 .inc();
@@ -231,7 +223,7 @@ impl Metrics {
                     self.aer
                         .get_or_create(&AerLabels {
                             device: device.clone(),
-                            severity: severity(e).to_owned(),
+                            severity: severity.to_owned(),
                         })
                         .inc();
                 }
@@ -240,26 +232,6 @@ impl Metrics {
                 }
                 _ => {}
             }
-            if crate::report::lane(e).is_some()
-                || matches!(
-                    e.detail,
-                    Detail::ObserverStarted { .. }
-                        | Detail::KernelBoot { .. }
-                        | Detail::CaptureKernelMarker { .. }
-                        | Detail::KernelCmdline { .. }
-                        // recover's verdict on the dump (an empty dump is a fatal sign).
-                        | Detail::CaptureOutcome { .. }
-                )
-            {
-                evidence = true;
-                let mut retained = self.retained.lock().expect("metrics lock");
-                if retained.len() < MAX_RETAINED {
-                    retained.push(e.clone());
-                }
-            }
-        }
-        if evidence {
-            self.judge();
         }
     }
 
@@ -279,30 +251,9 @@ impl Metrics {
         self.mirror_skipped.inc_by(mirror_skipped);
     }
 
-    fn judge(&self) {
-        let retained = self.retained.lock().expect("metrics lock");
-        let mut events = retained.clone();
-        drop(retained);
-        if !events
-            .iter()
-            .any(|e| matches!(e.detail, Detail::ObserverStarted { .. }))
-        {
-            events.insert(
-                0,
-                Event::new(
-                    0,
-                    Source::Observer,
-                    Detail::ObserverStarted {
-                        version: String::new(),
-                        capture_kernel: self.capture_kernel.get() == 1,
-                        kernel_release: String::new(),
-                        hostname: String::new(),
-                        probes: Vec::new(),
-                    },
-                ),
-            );
-        }
-        let v = verdict::judge(&events);
+    /// Publishes the verdict stage's result: the verdict gauge, and the reset-to-first-fatal
+    /// time of a flagged capture.
+    pub fn set_verdict(&self, v: &Verdict) {
         for kind in VERDICTS {
             self.verdict
                 .get_or_create(&VerdictLabels {
@@ -332,14 +283,10 @@ impl Metrics {
     }
 
     /// Writes the classic-text exposition as `dir/kdump-dma-observer.prom`, atomically
-    /// (temporary file, fsync, rename), for node_exporter's textfile collector.
+    /// ([`write_atomically`]), for node_exporter's textfile collector.
     pub fn write_textfile(&self, dir: &Path) -> std::io::Result<std::path::PathBuf> {
         let path = dir.join(TEXTFILE_NAME);
-        let tmp = dir.join(format!(".{TEXTFILE_NAME}.tmp"));
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(self.encode_classic().as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
+        write_atomically(&path, self.encode_classic().as_bytes())?;
         Ok(path)
     }
 }
@@ -372,29 +319,10 @@ pub fn to_classic_text(openmetrics: &str) -> String {
     out
 }
 
-/// The `severity` label: AER severity, `fatal` for other fatal signs, else `info`.
-fn severity(event: &Event) -> &'static str {
-    match &event.detail {
-        Detail::Aer {
-            severity: AerSeverity::Correctable,
-            ..
-        } => "correctable",
-        Detail::Aer {
-            severity: AerSeverity::Nonfatal,
-            ..
-        } => "nonfatal",
-        Detail::Aer {
-            severity: AerSeverity::Fatal,
-            ..
-        } => "fatal",
-        _ if verdict::fatal_sign(event).is_some() => "fatal",
-        _ => "info",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{AerSeverity, Source};
 
     #[test]
     fn exposition_has_the_documented_series() {
@@ -427,7 +355,11 @@ mod tests {
                 errors: Vec::new(),
             },
         );
-        m.observe(&[reset, fatal]);
+        let batch = [reset, fatal];
+        m.observe(&batch);
+        let mut live = crate::verdict::LiveVerdict::new(true);
+        live.observe(&batch);
+        m.set_verdict(live.current());
         m.written(5, 0, 1);
         let text = m.encode();
         for needle in [
@@ -452,9 +384,10 @@ mod tests {
     }
 
     #[test]
-    fn textfile_is_written_atomically() {
+    fn textfile_carries_the_verdict_it_was_given() {
         let dir = tempfile::tempdir().unwrap();
         let m = Metrics::new(false, 0.0);
+        m.set_verdict(crate::verdict::LiveVerdict::new(false).current());
         let path = m.write_textfile(dir.path()).unwrap();
         assert_eq!(path.file_name().unwrap(), TEXTFILE_NAME);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -462,10 +395,9 @@ mod tests {
             text.contains("kdump_dma_observer_verdict{verdict=\"not-capture-kernel\"} 1"),
             "{text}"
         );
-        assert_eq!(
-            std::fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temporary file left"
+        assert!(
+            !text.contains("# EOF"),
+            "the classic text format, not OpenMetrics"
         );
     }
 }

@@ -13,11 +13,13 @@
 //! 5. otherwise → `inconclusive`, saying what is missing.
 mod boots;
 pub mod cmdline_audit;
+mod live;
 
 use serde::{Deserialize, Serialize};
 
 pub use boots::{Boot, CaptureEvidence, boot_to_judge, split};
 pub use cmdline_audit::CmdlineAudit;
+pub use live::LiveVerdict;
 
 use crate::{
     event::{AerSeverity, Detail, Event, Source},

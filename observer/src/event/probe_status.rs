@@ -1,4 +1,5 @@
-//! Per-probe status: what was attached, and why everything else was not.
+//! Per-probe status: what was attached, and why everything else was not. Part of the timeline
+//! vocabulary (`observer_started` carries it), so it lives with the event types.
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
