@@ -3,14 +3,13 @@
 //!
 //! Data flows one way: [`sources`] → timeline ([`event::Event`]) → [`sinks`].
 pub mod atomic_file;
-pub mod capture_dir;
+pub mod capture;
 pub mod clock;
 pub mod event;
 pub mod kernel;
 pub mod logparse;
 pub mod privileges;
 pub mod probes;
-pub mod recover;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -11,7 +11,10 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    capture_dir::{HandOff, LiveDir, hand_off},
+    capture::{
+        dump_files::outcome,
+        live_dir::{HandOff, LiveDir, hand_off},
+    },
     event::{Detail, Event, Source},
     report::{Report, html, input, json, markdown},
     sinks::metrics::{Metrics, TEXTFILE_NAME},
@@ -120,38 +123,6 @@ pub fn capture_dirs(dump_dir: &Path) -> Result<Vec<PathBuf>, RecoverError> {
         .collect();
     dirs.sort();
     Ok(dirs)
-}
-
-/// Whether the dump in `dir` is complete, by kdump-tools' and kdump-utils' file names.
-#[must_use]
-pub fn outcome(dir: &Path) -> Option<(bool, String)> {
-    let names: Vec<String> = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    let has = |pred: &dyn Fn(&str) -> bool| names.iter().find(|n| pred(n)).cloned();
-    // kdump-tools adds the compressor's extension (`dump-incomplete.zst`).
-    if let Some(n) =
-        has(&|n| n.starts_with("dump-incomplete") || n.starts_with("vmcore-incomplete"))
-    {
-        return Some((false, format!("{n} left behind: the dump was not finished")));
-    }
-    if let Some(n) = has(&|n| n.starts_with("dump.") || n == "vmcore" || n == "vmcore.flat") {
-        // kdump-tools reports "saved vmcore" even when makedumpfile failed and left an empty
-        // file (bookworm's makedumpfile 1.7.2 on 6.12 arm64 kernels): size matters.
-        let size = std::fs::metadata(dir.join(&n)).map_or(0, |m| m.len());
-        return Some(if size == 0 {
-            (
-                false,
-                format!("{n} is empty: the dump tool failed although the capture reported success"),
-            )
-        } else {
-            (true, format!("{n} written ({size} bytes)"))
-        });
-    }
-    has(&|n| n.starts_with("dmesg") || n.starts_with("vmcore-dmesg") || n == "kexec-dmesg.log")
-        .map(|n| (false, format!("only {n}: no dump file")))
 }
 
 /// A daemon killed before its own hand-off (SIGKILL, a capture kernel that died) leaves its
@@ -409,17 +380,6 @@ mod tests {
             report.contains("0000:02:00.0"),
             "the mirrored AER event is in the report"
         );
-    }
-
-    #[test]
-    fn an_empty_dump_file_is_an_incomplete_capture() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("dump.202611241003"), b"").unwrap();
-        let (complete, detail) = outcome(dir.path()).unwrap();
-        assert!(!complete);
-        assert!(detail.contains("is empty"), "{detail}");
-        std::fs::write(dir.path().join("dump.202611241003"), b"KDUMP   ").unwrap();
-        assert!(outcome(dir.path()).unwrap().0);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! the daemon calls it when it stops (once the dump is written, see [`dump_finished`]: kdump-tools
 //! ends with `reboot -f`, which signals no process; or on SIGTERM), and `recover` calls it for
 //! live directories a killed daemon left behind.
+use super::dump_files;
 use std::{
     ffi::OsStr,
     path::{Path, PathBuf},
@@ -121,7 +122,7 @@ pub enum HandOff {
 
 /// Moves the daemon's files from `live` into the dump directory of the same capture: the
 /// first directory under `live`'s parent that holds dump-tool output
-/// ([`crate::recover::outcome`]), has no timeline yet, and was modified after the daemon
+/// ([`dump_files::outcome`]), has no timeline yet, and was modified after the daemon
 /// started (less two minutes of clock slack). The live directory is removed once empty.
 pub fn hand_off(live: &LiveDir) -> Result<HandOff, CaptureDirError> {
     let parent = live.path.parent().unwrap_or(Path::new("."));
@@ -153,18 +154,7 @@ const POLL: Duration = Duration::from_millis(50);
 pub fn finished_dump(live: &LiveDir) -> Option<PathBuf> {
     let parent = live.path.parent()?;
     let dir = dump_dir_for(parent, live.started).ok()??;
-    let names: Vec<String> = std::fs::read_dir(&dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    let writing = names
-        .iter()
-        .any(|n| n.starts_with("dump-incomplete") || n.starts_with("vmcore-incomplete"));
-    let written = names
-        .iter()
-        .any(|n| n.starts_with("dump.") || n == "vmcore" || n == "vmcore.flat");
-    (written && !writing).then_some(dir)
+    dump_files::dump_written(&dir).then_some(dir)
 }
 
 /// Resolves once the dump of this capture is written ([`finished_dump`]). kdump-tools ends
@@ -197,7 +187,7 @@ fn dump_dir_for(parent: &Path, started: SystemTime) -> Result<Option<PathBuf>, C
                     .and_then(OsStr::to_str)
                     .is_some_and(|n| n.starts_with(LIVE_PREFIX))
                 && !p.join(FILES[0]).exists()
-                && crate::recover::outcome(p).is_some()
+                && dump_files::outcome(p).is_some()
         })
         .filter_map(|p| {
             let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
