@@ -35,8 +35,10 @@ pub const CAP_BPF: u32 = 39;
 pub const KEPT: &[u32] = &[CAP_BPF];
 
 /// Drops every capability but [`KEPT`] from the calling thread (and from threads it creates
-/// afterwards) and forbids regaining any through exec.
+/// afterwards) and forbids regaining any through exec. A kept capability the thread does not
+/// hold (an unprivileged run) stays absent: asking for it would fail with `EPERM`.
 pub fn drop_privileges() -> io::Result<()> {
+    let held = permitted()?;
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
@@ -57,7 +59,7 @@ pub fn drop_privileges() -> io::Result<()> {
         pid: 0,
     };
     let mut data = [CapData::default(); 2];
-    for &cap in KEPT {
+    for &cap in KEPT.iter().filter(|&&cap| held & (1 << cap) != 0) {
         let (word, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
         data[word].effective |= bit;
         data[word].permitted |= bit;
@@ -73,12 +75,21 @@ pub fn drop_privileges() -> io::Result<()> {
 
 /// The calling thread's effective capability mask (`CapEff` in `/proc/thread-self/status`).
 pub fn effective() -> io::Result<u64> {
+    mask("CapEff:")
+}
+
+/// The calling thread's permitted capability mask (`CapPrm`).
+pub fn permitted() -> io::Result<u64> {
+    mask("CapPrm:")
+}
+
+fn mask(field: &str) -> io::Result<u64> {
     let status = std::fs::read_to_string("/proc/thread-self/status")?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no CapEff line"))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no {field} line")))
 }
 
 #[cfg(test)]
@@ -86,12 +97,21 @@ mod tests {
     #[test]
     fn a_dropped_thread_has_no_capabilities_left() {
         // In a thread of its own, so the test harness keeps its privileges.
-        let result = std::thread::spawn(|| super::drop_privileges().map(|()| super::effective()))
-            .join()
-            .unwrap();
+        // CAP_BPF stays if the thread had it (root), and nothing else ever does.
+        let result = std::thread::spawn(|| {
+            let before = super::permitted()?;
+            super::drop_privileges()?;
+            Ok::<_, std::io::Error>((before, super::effective()?, super::permitted()?))
+        })
+        .join()
+        .unwrap();
         match result {
-            Ok(Ok(mask)) => assert_eq!(mask, 1 << super::CAP_BPF, "only CAP_BPF is left"),
-            other => panic!("dropping capabilities failed: {other:?}"),
+            Ok((before, effective, permitted)) => {
+                let kept = before & (1 << super::CAP_BPF);
+                assert_eq!(effective, kept, "only CAP_BPF is left, if it was there");
+                assert_eq!(permitted, kept);
+            }
+            Err(e) => panic!("dropping capabilities failed: {e}"),
         }
     }
 }

@@ -15,6 +15,7 @@ use common::{Daemon, Trigger, require_root};
 use observer::event::Event;
 
 #[test]
+#[ignore = "needs root and the kernel's BPF: cargo xtask test --root"]
 fn sigkill_during_an_event_storm_leaves_only_valid_lines() {
     require_root();
     let dir = tempfile::tempdir().unwrap();
@@ -112,6 +113,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 #[test]
+#[ignore = "needs root and the kernel's BPF: cargo xtask test --root"]
 fn a_full_disk_is_counted_reported_and_survived() {
     require_root();
     let dir = tempfile::tempdir().unwrap();
@@ -180,6 +182,7 @@ fn a_full_disk_is_counted_reported_and_survived() {
 }
 
 #[test]
+#[ignore = "needs root and the kernel's BPF: cargo xtask test --root"]
 fn every_daemon_thread_keeps_only_cap_bpf_once_ready() {
     require_root();
     let dir = tempfile::tempdir().unwrap();
@@ -214,6 +217,7 @@ fn every_daemon_thread_keeps_only_cap_bpf_once_ready() {
 }
 
 #[test]
+#[ignore = "needs root and the kernel's BPF: cargo xtask test --root"]
 fn without_tracefs_the_daemon_reports_degraded_and_carries_on() {
     require_root();
     let dir = tempfile::tempdir().unwrap();

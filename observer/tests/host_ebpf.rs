@@ -31,6 +31,7 @@ fn stopped_counters(events: &[Event]) -> (u64, u64, u64) {
 }
 
 #[test]
+#[ignore = "needs root and the kernel's BPF: cargo xtask test --root"]
 fn n_events_in_n_events_out_in_order() {
     const N: u64 = 50_000;
     require_root();
@@ -74,6 +75,7 @@ fn n_events_in_n_events_out_in_order() {
 }
 
 #[test]
+#[ignore = "needs root and the kernel's BPF: cargo xtask test --root"]
 fn ring_buffer_overrun_is_counted_and_reported() {
     const N: u64 = 20_000;
     require_root();

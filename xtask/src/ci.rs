@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest.
 use std::{path::Path, process::Command};
 
-use crate::{cmd, dashboards, deb, fuzz, html_check, lab, setup, toolchain};
+use crate::{cmd, dashboards, deb, fuzz, html_check, lab, setup, test, toolchain};
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -52,11 +52,8 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         ]),
     )?;
 
-    step("tests (unit, and eBPF on this kernel: needs root)");
-    let tests = cmd::run_tests(
-        root,
-        Command::new("cargo").args(["test", "--workspace", "--exclude", "observer-ebpf"]),
-    )?;
+    step("tests (unit and integration; then, as root, the eBPF tests on this kernel)");
+    let tests = test::run(root, true)?;
 
     step(
         "Debian package (static aarch64 build; systemd-analyze verify; dracut initramfs with the module)",

@@ -17,6 +17,7 @@ mod lab;
 mod packaging_checks;
 mod png;
 mod setup;
+mod test;
 mod toolchain;
 
 use clap::{Parser, Subcommand};
@@ -63,6 +64,10 @@ enum Task {
     /// `report`), the Debian lab (`lab debian-kdump`), the HTML report in Chromium
     /// (`html-check`) and bounded fuzzing.
     Ci,
+    /// Run the tests: unit and integration tests (plain `cargo test`, no root needed); with
+    /// --root also the ones that load BPF programs into this kernel (observer/tests/
+    /// host_ebpf.rs, faults.rs).
+    Test(test::TestArgs),
     /// Check the Grafana dashboard and the alert rules in dashboards/ on a real Prometheus
     /// (installs Debian's prometheus and prometheus-node-exporter if missing).
     DashboardsTest(dashboards::DashboardsArgs),
@@ -83,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         Task::HtmlCheck(args) => html_check::run(&root, &args),
         Task::Bench(args) => bench::run(&root, &args),
         Task::Ci => ci::run(&root),
+        Task::Test(args) => test::run_cli(&root, &args),
         Task::DashboardsTest(args) => dashboards::run(&root, &args),
         Task::Fuzz(args) => fuzz::run(&root, &args),
     }

@@ -17,7 +17,7 @@ pub fn require_root() {
     let euid = unsafe { libc::geteuid() };
     assert_eq!(
         euid, 0,
-        "the host eBPF tests load BPF programs and need root: run them as root (`cargo xtask ci` does)"
+        "the host eBPF tests load BPF programs and need root: `sudo cargo xtask test --root`"
     );
 }
 
