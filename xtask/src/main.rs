@@ -65,8 +65,8 @@ enum Task {
     /// (`html-check`) and bounded fuzzing.
     Ci,
     /// Run the tests: unit and integration tests (plain `cargo test`, no root needed); with
-    /// --root also the ones that load BPF programs into this kernel (observer/tests/
-    /// host_ebpf.rs, faults.rs).
+    /// --root also the ones that load BPF programs into this kernel (`observer/tests/`:
+    /// `host_ebpf.rs`, `faults.rs`).
     Test(test::TestArgs),
     /// Check the Grafana dashboard and the alert rules in dashboards/ on a real Prometheus
     /// (installs Debian's prometheus and prometheus-node-exporter if missing).

@@ -13,8 +13,8 @@ pub const ROOT_TEST_BINARIES: &[&str] = &["host_ebpf", "faults"];
 
 #[derive(clap::Args)]
 pub struct TestArgs {
-    /// Also run the tests that need root and the running kernel's BPF (observer/tests/
-    /// host_ebpf.rs, faults.rs). Refused unless run as root.
+    /// Also run the tests that need root and the running kernel's BPF (`observer/tests/`:
+    /// `host_ebpf.rs`, `faults.rs`). Refused unless run as root.
     #[arg(long)]
     pub root: bool,
 }
