@@ -20,6 +20,9 @@ use crate::event::Event;
 
 /// Largest request head accepted.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+/// First and longest wait after a failed `accept` (e.g. out of file descriptors).
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Time a client has to send its request head.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Concurrent connections served; more wait for a free slot... up to the request timeout.
@@ -95,9 +98,21 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves until the task is dropped.
 pub async fn serve(listener: TcpListener, feed: Feed, metrics: Option<Arc<Metrics>>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                stream
+            }
+            // EMFILE, ENFILE, ENOBUFS, ...: the condition lasts, so retrying at once would
+            // spin a CPU the dump needs. Wait, longer each time, then try again.
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis(), "HTTP accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             let mut stream = stream;
@@ -315,9 +330,14 @@ mod tests {
             .unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
-        // Wait for the replayed line, then publish a live one and wait for it.
+        // Wait for the replayed line, then publish a live one and wait for it; a stream that
+        // closes early or stalls fails the test instead of spinning.
         while !String::from_utf8_lossy(&got).contains("\"seq\":1") {
-            let n = client.read(&mut buf).await.unwrap();
+            let n = timeout(Duration::from_secs(10), client.read(&mut buf))
+                .await
+                .expect("the replayed line arrives")
+                .unwrap();
+            assert!(n > 0, "stream closed before the replayed line");
             got.extend_from_slice(&buf[..n]);
         }
         feed.publish(&[Event::new(
@@ -326,7 +346,10 @@ mod tests {
             Detail::SelfTest { seq: 2, tid: 1 },
         )]);
         while !String::from_utf8_lossy(&got).contains("\"seq\":2") {
-            let n = client.read(&mut buf).await.unwrap();
+            let n = timeout(Duration::from_secs(10), client.read(&mut buf))
+                .await
+                .expect("the live line arrives")
+                .unwrap();
             assert!(n > 0, "stream closed early");
             got.extend_from_slice(&buf[..n]);
         }
