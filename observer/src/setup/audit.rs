@@ -1,5 +1,7 @@
 //! What `setup` reports about a kdump configuration besides the instrumentation: whether the
-//! crash kernel has room for the observer, and command-line settings that hide evidence.
+//! crash kernel has room for the observer, and command-line settings that hide evidence
+//! (the rules are `kernel::cmdline_rules`, shared with the verdict's audit).
+use crate::kernel::cmdline_rules::{self, Impact};
 
 /// The capture unit's memory cap (`MemoryMax=` in kdump-dma-observer.service): the most the
 /// observer can take from the crash kernel's reservation.
@@ -34,55 +36,6 @@ pub struct Finding {
     pub text: String,
 }
 
-/// Parameters that change what the capture kernel can see, and why that matters here.
-const SETTINGS: &[(&str, Level, &str)] = &[
-    (
-        "hest_disable",
-        Level::Warn,
-        "firmware-first errors (GHES) are not reported in the capture kernel: fatal platform errors caused by aborted DMA go unseen",
-    ),
-    (
-        "pci=noaer",
-        Level::Warn,
-        "PCIe AER is off: AER errors raised by aborted DMA go unseen",
-    ),
-    (
-        "pcie_ports=compat",
-        Level::Warn,
-        "the PCIe port services (AER, DPC) are not bound: those errors go unseen",
-    ),
-    (
-        "printk.devkmsg=off",
-        Level::Warn,
-        "the daemon cannot mirror its timeline into the kernel log",
-    ),
-    (
-        "iommu.passthrough=1",
-        Level::Note,
-        "the IOMMU is in passthrough: the capture kernel's SMMU reset differs from a translated setup",
-    ),
-    (
-        "arm-smmu-v3.disable_bypass=0",
-        Level::Note,
-        "the SMMUv3 lets unmatched DMA bypass instead of aborting it",
-    ),
-    (
-        "nr_cpus",
-        Level::Note,
-        "the capture kernel runs on few CPUs (the usual kdump setting; the observer needs one)",
-    ),
-    (
-        "maxcpus",
-        Level::Note,
-        "the capture kernel runs on few CPUs (the observer needs one)",
-    ),
-    (
-        "reset_devices",
-        Level::Note,
-        "drivers reset their devices at probe: DMA from the crashed kernel may stop before the SMMU reset, or not",
-    ),
-];
-
 /// Findings for the capture command line `cmdline`, a crash reservation of `crash_size` bytes
 /// (`/sys/kernel/kexec_crash_size`; `None` when unreadable) and the observer's peak memory in
 /// the last capture on this machine (`status.json`'s `peak_rss_kib`, with where it was read).
@@ -108,21 +61,17 @@ pub fn audit(
             ),
         });
     }
-    for token in cmdline.split_whitespace() {
-        for &(name, level, why) in SETTINGS {
-            let matches = if name.contains('=') {
-                token == name
-            } else {
-                token == name || token.starts_with(&format!("{name}="))
-            };
-            if matches {
-                findings.push(Finding {
-                    level,
-                    text: format!("{token}: {why}"),
-                });
-            }
-        }
-    }
+    findings.extend(
+        cmdline_rules::matches(cmdline)
+            .into_iter()
+            .map(|m| Finding {
+                level: match m.impact {
+                    Impact::Warn => Level::Warn,
+                    Impact::Note => Level::Note,
+                },
+                text: format!("{}: {}", m.token, m.explanation),
+            }),
+    );
     findings
 }
 
@@ -177,8 +126,10 @@ mod tests {
         assert_eq!(warned, ["hest_disable", "pci=noaer"]);
         assert!(found.iter().any(|f| f.text.starts_with("nr_cpus=1: ")));
         assert_eq!(found[0].level, Level::Ok);
-        // `pci=` with another value is not AER being off.
+        // `pci=` with another value is not AER being off; among others it is.
         assert_eq!(audit("pci=realloc", Some(512 << 20), None).len(), 1);
+        let listed = audit("pci=realloc,noaer", Some(512 << 20), None);
+        assert_eq!(listed[1].level, Level::Warn, "{listed:?}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What the capture kernel's command line does to the evidence and to the outcome.
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::cmdline_rules::{self, Impact};
+
 /// One remark about a command-line parameter.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -38,26 +40,17 @@ pub fn audit(capture: Option<&str>, crashed: Option<&str>) -> CmdlineAudit {
             note,
         });
     };
-    let mut instrumented = false;
-    for p in capture.unwrap_or_default().split_whitespace() {
-        let (key, value) = p.split_once('=').unwrap_or((p, ""));
-        match key {
-            "hest_disable" => add(p, "warn", "APEI/GHES firmware-first error reporting is off: firmware-reported DMA aborts are invisible to this kernel".into()),
-            "pci" if value.split(',').any(|v| v == "noaer") => add(p, "warn", "AER is off: aborted DMA is not reported as AER errors".into()),
-            "pcie_ports" if value == "compat" => add(p, "warn", "native PCIe services (AER, DPC) are off".into()),
-            "pcie_ports" => add(p, "info", format!("PCIe port services mode {value}")),
-            "nr_cpus" | "maxcpus" => add(p, "info", format!("capture kernel limited to {value} CPU(s)")),
-            "reset_devices" => add(p, "info", "asks drivers to reset devices; not used by the PCI core, AER or any IOMMU driver, so it does not stop in-flight DMA".into()),
-            "arm_smmu_v3.disable_bypass" => add(p, "info", "SMMUv3 bypass policy (6.1/6.6 only; removed in 6.10)".into()),
-            "panic" => add(p, "info", match value.parse::<i64>() {
-                Ok(0) => "a capture-kernel panic never reboots (it hangs)".into(),
-                Ok(n) if n < 0 => "a capture-kernel panic reboots immediately".into(),
-                _ => format!("a capture-kernel panic reboots after {value} s"),
-            }),
-            "kprobe_event" if value.contains("kdo/") => instrumented = true,
-            _ => {}
-        }
+    for m in cmdline_rules::matches(capture.unwrap_or_default()) {
+        let level = match m.impact {
+            Impact::Warn => "warn",
+            Impact::Note => "info",
+        };
+        add(&m.token, level, m.explanation);
     }
+    let instrumented = capture
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|p| p.starts_with("kprobe_event=") && p.contains("kdo/"));
     a.boot_instrumentation = instrumented;
     if capture.is_some() && !instrumented {
         add("kprobe_event", "info", "no boot instrumentation: the SMMU register writes were not recorded (add `kdump-dma-observer cmdline`)".into());
