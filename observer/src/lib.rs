@@ -1,7 +1,10 @@
 //! kdump-dma-observer: watches a kdump capture kernel reset the IOMMU, records what that did to
 //! DMA still in flight for the crashed kernel, and streams it as one timeline.
 //!
-//! Data flows one way: [`sources`] → timeline ([`event::Event`]) → [`sinks`].
+//! Data flows one way: [`sources`] → [`timeline`] → [`verdict`] → [`sinks`] and [`report`];
+//! [`capture`] wires them together for a capture kernel. The binary's command line
+//! (`src/main.rs`, `src/cli/`) is the only place that prints for a person.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 pub mod atomic_file;
 pub mod capture;
 pub mod clock;

@@ -207,8 +207,9 @@ fn write_textfile(config: &RunConfig, capture_kernel: bool, metrics: &Metrics) -
         Ok(path) => Some(path.display().to_string()),
         Err(e) => {
             tracing::warn!(
-                "cannot write the metrics textfile into {}: {e}",
-                dir.display()
+                dir = %dir.display(),
+                error = %e,
+                "cannot write the metrics textfile"
             );
             None
         }
@@ -228,7 +229,7 @@ fn drop_privileges(keep: bool) -> String {
     match crate::privileges::drop_privileges() {
         Ok(()) => "dropped all capabilities but CAP_BPF".into(),
         Err(e) => {
-            tracing::warn!("could not drop capabilities: {e}");
+            tracing::warn!(error = %e, "could not drop capabilities");
             format!("not dropped: {e}")
         }
     }
@@ -241,7 +242,7 @@ fn open_kmsg(status: &mut Status) -> Option<KmsgSource> {
             Some(k)
         }
         Err(e) => {
-            tracing::warn!("{e}; running without the kernel log (degraded)");
+            tracing::warn!(error = %e, "running without the kernel log (degraded)");
             status.kmsg = format!("unavailable: {e}");
             None
         }
@@ -268,7 +269,7 @@ fn open_mirror() -> Option<KmsgMirror> {
             Some(m)
         }
         Err(e) => {
-            tracing::warn!("cannot open /dev/kmsg for the mirror: {e}");
+            tracing::warn!(error = %e, "cannot open /dev/kmsg for the mirror");
             None
         }
     }
@@ -327,7 +328,7 @@ fn read_backlog(tracefs: Option<&Tracefs>, capture_kernel: bool) -> (Vec<Event>,
                     events.extend(boot);
                 }
                 Err(e) => {
-                    tracing::warn!("{e}");
+                    tracing::warn!(error = %e, "event source");
                     status.error = Some(e.to_string());
                 }
             }
@@ -351,7 +352,7 @@ async fn read_sources(
         if let Some(k) = kmsg
             && let Err(e) = k.run(&live, kmsg_stop).await
         {
-            tracing::warn!("kernel log source stopped: {e}");
+            tracing::warn!(error = %e, "kernel log source stopped");
         }
     };
     let both = async { tokio::join!(ebpf.run(&live, stop), kmsg_reading).0 };
@@ -380,7 +381,7 @@ fn attach(config: &RunConfig, object: &[u8]) -> Result<Attachment, RunError> {
     };
     let tracefs = tracefs.map(|(t, _)| t).map_err(|e| e.to_string());
     if let Err(e) = &tracefs {
-        tracing::warn!("{e}; running without tracepoints and boot trace (degraded)");
+        tracing::warn!(error = %e, "running without tracepoints and boot trace (degraded)");
     }
     let kernel = KernelView::probe_running_kernel(tracefs.clone());
     // Attach first, then read the backlog: an event in between is seen twice and merged, never
@@ -427,12 +428,12 @@ async fn start_http(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> Option
     match http::bind(addr).await {
         Ok(listener) => {
             let feed = http::Feed::new();
-            tracing::info!("serving /events, /metrics and /healthz on http://{addr}");
+            tracing::info!(%addr, "serving /events, /metrics and /healthz over HTTP");
             tokio::spawn(http::serve(listener, feed.clone(), Some(metrics)));
             Some(feed)
         }
         Err(e) => {
-            tracing::warn!("cannot listen on {addr}: {e}; continuing without HTTP");
+            tracing::warn!(%addr, error = %e, "cannot listen; continuing without HTTP");
             None
         }
     }

@@ -139,10 +139,10 @@ fn adopt_live_dirs(dump_dir: &Path) {
     for l in live {
         match hand_off(&l) {
             Ok(HandOff::Moved(to)) => {
-                tracing::info!("moved {} into {}", l.path.display(), to.display());
+                tracing::info!(from = %l.path.display(), to = %to.display(), "moved a live directory beside its dump");
             }
             Ok(HandOff::NoDump) => {}
-            Err(e) => tracing::warn!("{e}"),
+            Err(e) => tracing::warn!(error = %e, "live directory not moved"),
         }
     }
 }
@@ -153,7 +153,7 @@ pub fn report_capture(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::syn
     let mut events = match input::load(dir) {
         Ok(l) => l.events,
         Err(e) => {
-            tracing::info!("{}: {e}; relying on pstore", dir.display());
+            tracing::info!(dir = %dir.display(), error = %e, "no kernel log in the capture directory; relying on pstore");
             Vec::new()
         }
     };
@@ -161,7 +161,7 @@ pub fn report_capture(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::syn
     if !has_timeline && let Some(pstore) = pstore.filter(|p| p.is_dir()) {
         match input::load(pstore) {
             Ok(l) => events.extend(l.events),
-            Err(e) => tracing::info!("{e}"),
+            Err(e) => tracing::info!(error = %e, "pstore not read"),
         }
     }
     if let Some((complete, detail)) = outcome(dir) {
@@ -177,7 +177,7 @@ pub fn report_capture(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::syn
     // follow at any moment. The verdict first.
     let write = |name: &str, text: &str| {
         if let Err(e) = write_atomically(&dir.join(name), text.as_bytes()) {
-            tracing::warn!("{e}");
+            tracing::warn!(error = %e, "report file not written");
         }
     };
     let json_report = json::render(&report);

@@ -46,7 +46,7 @@ impl KmsgDecoder {
             Ok(record) => record,
             Err(e) => {
                 self.totals.undecodable += 1;
-                tracing::debug!("skipping a kmsg record: {e}");
+                tracing::debug!(error = %e, "skipping a kmsg record");
                 return;
             }
         };

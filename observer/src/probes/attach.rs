@@ -48,7 +48,7 @@ impl KernelView {
             .then(|| {
                 let wanted = super::catalog::wanted_symbols();
                 Kallsyms::load_only(Path::new(crate::kernel::kallsyms::KALLSYMS), &wanted)
-                    .inspect_err(|e| tracing::warn!("{e}; kprobes are disabled"))
+                    .inspect_err(|e| tracing::warn!(error = %e, "kprobes are disabled"))
                     .ok()
             })
             .flatten();

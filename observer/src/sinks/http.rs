@@ -188,11 +188,17 @@ async fn connection(
     }
 }
 
+/// Whether `head` holds the blank line that ends a request head (CRLF or bare LF).
+#[must_use]
+pub fn head_complete(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
+}
+
 /// Reads up to the blank line ending the request head; `None` if it exceeds the bound.
 async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+    while !head_complete(&head) {
         if head.len() > MAX_REQUEST_BYTES {
             return Ok(None);
         }
@@ -206,15 +212,17 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 /// Whether the request's `Accept` header asks for OpenMetrics.
-fn wants_openmetrics(head: &[u8]) -> bool {
+#[must_use]
+pub fn wants_openmetrics(head: &[u8]) -> bool {
     String::from_utf8_lossy(head).lines().any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("accept:") && l.contains("application/openmetrics-text")
     })
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Route {
+/// What a request head asks for. Only `GET` of three paths is served; nothing changes state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
     Health,
     Events,
     Metrics,
@@ -223,7 +231,10 @@ enum Route {
     Bad,
 }
 
-fn route(head: &[u8]) -> Route {
+/// The route of a request head (its first line: `GET /events HTTP/1.1`); any bytes are
+/// accepted, anything unexpected is [`Route::Bad`] or [`Route::NotFound`].
+#[must_use]
+pub fn route(head: &[u8]) -> Route {
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.trim_end().split(' ');

@@ -154,7 +154,8 @@ fn write_loop(
                 totals.failed_lines += count;
                 if !torn {
                     tracing::error!(
-                        "timeline write failed ({e}); still observing, counting losses"
+                        error = %e,
+                        "timeline write failed; still observing, counting losses"
                     );
                     torn = true;
                 }

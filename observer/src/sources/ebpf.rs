@@ -188,7 +188,7 @@ fn drain(
             }
             Err(e) => {
                 totals.undecodable += 1;
-                tracing::warn!("skipping a ring buffer record: {e}");
+                tracing::warn!(error = %e, "skipping a ring buffer record");
             }
         }
     }
