@@ -164,9 +164,10 @@ struct ReplayArgs {
 struct ReportArgs {
     /// Timeline, capture directory, kernel log, console log or pstore directory.
     input: PathBuf,
-    /// Output format: md (Markdown), html (self-contained, SVG timeline) or json (versioned,
-    /// schema in docs/report.schema.json).
-    #[arg(long, default_value = "md", value_parser = ["md", "html", "json"])]
+    /// Output format: md (Markdown), html (self-contained, SVG timeline), json (versioned,
+    /// schema in docs/report.schema.json) or text (plain, at most 80 columns, for a reply on a
+    /// kernel mailing list).
+    #[arg(long, default_value = "md", value_parser = ["md", "html", "json", "text"])]
     format: String,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
@@ -502,7 +503,7 @@ fn cmdline() -> anyhow::Result<ExitCode> {
 }
 
 fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    use observer::report::{Report, html, input, json, markdown};
+    use observer::report::{Report, html, input, json, markdown, text};
     let loaded = input::load(&args.input)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
@@ -514,6 +515,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let rendered = match args.format.as_str() {
         "html" => Some(html::render(&report)),
         "json" => None,
+        "text" => Some(text::render(&report)),
         _ => Some(markdown::render(&report)),
     };
     let target = args.output.as_deref();
