@@ -121,7 +121,12 @@ impl SystemIdentity {
                 release: b(&k.release),
                 cmdline: bounded_to(&k.cmdline, 4096),
             }),
-            status: self.status.iter().take(MAX_LIST).map(b).collect(),
+            status: self
+                .status
+                .iter()
+                .take(MAX_LIST)
+                .map(|s| bounded_to(s, 512))
+                .collect(),
         }
     }
 }
