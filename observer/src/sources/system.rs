@@ -39,10 +39,21 @@ mod tests {
         std::fs::create_dir_all(&dmi).unwrap();
         std::fs::write(dmi.join("sys_vendor"), "QEMU\n").unwrap();
         std::fs::write(dmi.join("product_name"), "KVM Virtual Machine\n").unwrap();
+        // The identity's CPU must not collide with the event's own `cpu` field.
+        std::fs::create_dir_all(dir.path().join("proc")).unwrap();
+        std::fs::write(
+            dir.path().join("proc/cpuinfo"),
+            "processor\t: 0\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n",
+        )
+        .unwrap();
         let e = identity_event(dir.path(), &dir.path().join("vmcore"));
         let line = serde_json::to_string(&e).unwrap();
         assert!(line.contains("\"kind\":\"system_identity\""), "{line}");
         assert!(line.contains("\"sys_vendor\":\"QEMU\""), "{line}");
+        assert!(
+            line.contains("\"processor\":{\"midr\":\"0x410fd0c0\""),
+            "{line}"
+        );
         let back: Event = serde_json::from_str(&line).unwrap();
         assert_eq!(back, e);
         let Detail::SystemIdentity(id) = back.detail else {

@@ -28,7 +28,8 @@ pub struct SystemIdentity {
     pub dmi: Option<dmi::Dmi>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_tree: Option<devicetree::DeviceTree>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `processor` in JSON: the event's own `cpu` field is the CPU that saw it.
+    #[serde(default, rename = "processor", skip_serializing_if = "Option::is_none")]
     pub cpu: Option<cpu::Cpu>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware: Option<firmware::Firmware>,
