@@ -159,7 +159,13 @@ pub fn render(report: &Report) -> String {
             .and_then(|row| report.timeline.get(row))
             .and_then(|ev| ev.raw.as_deref());
         match raw {
-            Some(line) => push(&mut out, wrap(line, "    ", "      ")),
+            // One raw may hold several kernel lines (AER detail lines folded in): each stays
+            // a line of its own.
+            Some(lines) => {
+                for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+                    push(&mut out, wrap(line, "    ", "      "));
+                }
+            }
             None => push(&mut out, wrap(&e.summary, "    ", "      ")),
         }
     }
