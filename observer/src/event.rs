@@ -305,9 +305,9 @@ pub enum Detail {
     /// Who the machine is (DMI or device tree, CPU, firmware-first, IOMMU instances, crashed
     /// kernel from VMCOREINFO, running kernel), collected by `run` when it starts.
     SystemIdentity(Box<crate::system::SystemIdentity>),
-    /// A kernel log line naming the machine: `DMI: <name>` (dmi_setup, drivers/firmware/dmi_scan.c),
-    /// `Hardware name: <name>` (dump_stack_print_info, lib/dump_stack.c) or `Machine model: <name>`
-    /// (setup_machine_fdt, arch/arm64/kernel/setup.c). `source_line` is the line's label.
+    /// A kernel log line naming the machine: `DMI: <name>` (`dmi_setup`, `drivers/firmware/dmi_scan.c)`,
+    /// `Hardware name: <name>` (`dump_stack_print_info`, `lib/dump_stack.c)` or `Machine model: <name>`
+    /// (`setup_machine_fdt`, arch/arm64/kernel/setup.c). `source_line` is the line's label.
     PlatformName { source_line: String, name: String },
     /// Whether the dump was written completely, from the dump directory's files (kdump-tools:
     /// `dump.<stamp>` vs `dump-incomplete`; kdump-utils: `vmcore` vs `vmcore-incomplete`).

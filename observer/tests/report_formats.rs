@@ -47,7 +47,7 @@ fn assert_fits_80_columns(plain: &str) {
     }
 }
 
-/// A daemon timeline: observer_started, then system_identity as `run` writes them.
+/// A daemon timeline: `observer_started`, then `system_identity`, as `run` writes them.
 const IDENTITY_TIMELINE: &str = r#"{"ts_ns":1000,"source":"observer","kind":"observer_started","version":"0.1.0","capture_kernel":true,"kernel_release":"6.12.57+deb13-arm64","hostname":"lab","probes":[]}
 {"ts_ns":1001,"source":"observer","kind":"system_identity","dmi":{"sys_vendor":"Ampere <b>Computing</b>","product_name":"Mt.Jade","bios_vendor":"Ampere(R)","bios_version":"2.09.20230520","bios_date":"05/20/2023"},"processor":{"midr":"0x413fd0c1","name":"Arm Neoverse N1 r3p1","count":160},"firmware":{"acpi":true,"hest":true,"iort":true,"ghes":[{"source_id":7,"version":2,"notify":"SDEI","enabled":true}],"ghes_devices":1},"smmus":[{"name":"smmu3.0x0000100000000000","devices":[{"device":"0000:01:00.0","group":3}]}],"crashed_kernel":{"release":"6.12.57+deb13-arm64","crash_time":1764840000,"page_size":65536},"running_kernel":{"release":"6.12.57+deb13-arm64","cmdline":"BOOT_IMAGE=/vmlinuz reset_devices nr_cpus=1 systemd.unit=kdump-tools-dump.service irqpoll nousb ata_piix.prefer_ms_hyperv=0 elfcorehdr=4831838208"},"status":["DMI: product serial not read"]}
 {"ts_ns":1637153000,"source":"kmsg","kind":"smmu_reset","smmu":"arm-smmu-v3.0.auto","raw":"arm-smmu-v3 arm-smmu-v3.0.auto: SMMU currently enabled! Resetting..."}

@@ -141,31 +141,7 @@ pub fn check(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<Vec<Check>> {
         verdict == "flagged",
         format!("verdict {verdict}"),
     ));
-    // Width: a copy of each page with a one-line probe script logging its scroll width. The
-    // negative control is a page with an unbreakable 600-character line.
-    let wide = out.join("wide.html");
-    std::fs::write(
-        &wide,
-        format!(
-            "<!doctype html><html><body><pre>{}</pre></body></html>",
-            "x".repeat(LONG)
-        ),
-    )
-    .with_context(|| format!("writing {}", wide.display()))?;
-    let control = page_width(&chromium, &wide, &out, "wide")?;
-    checks.push(Check::new(
-        "width control: a page with a 600-character line is wider than 1280 px",
-        control.is_some_and(|w| w > SCREEN_WIDTH),
-        format!("scroll width {control:?}"),
-    ));
-    for (name, page) in [("report.html", &report), ("hostile report", &html)] {
-        let width = page_width(&chromium, page, &out, &name.replace([' ', '.'], "-"))?;
-        checks.push(Check::new(
-            format!("{name} fits a 1280-pixel screen (long lines wrap inside their cell)"),
-            width.is_some_and(|w| w <= SCREEN_WIDTH),
-            format!("scroll width {width:?} px"),
-        ));
-    }
+    checks.extend(width_checks(&chromium, &report, &html, &out)?);
     let page =
         std::fs::read_to_string(&html).with_context(|| format!("reading {}", html.display()))?;
     checks.push(title_names_the_system(&page));
@@ -307,6 +283,43 @@ pub fn dom_checks(dom: &str) -> Vec<Check> {
             format!("{shown} occurrence(s) of {HOSTILE_AS_TEXT}"),
         ),
     ]
+}
+
+/// Each report fits a 1280-pixel window; a page with an unbreakable 600-character line is the
+/// negative control.
+fn width_checks(
+    chromium: &Chromium,
+    report: &Path,
+    html: &Path,
+    out: &Path,
+) -> anyhow::Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    // Width: a copy of each page with a one-line probe script logging its scroll width. The
+    // negative control is a page with an unbreakable 600-character line.
+    let wide = out.join("wide.html");
+    std::fs::write(
+        &wide,
+        format!(
+            "<!doctype html><html><body><pre>{}</pre></body></html>",
+            "x".repeat(LONG)
+        ),
+    )
+    .with_context(|| format!("writing {}", wide.display()))?;
+    let control = page_width(chromium, &wide, out, "wide")?;
+    checks.push(Check::new(
+        "width control: a page with a 600-character line is wider than 1280 px",
+        control.is_some_and(|w| w > SCREEN_WIDTH),
+        format!("scroll width {control:?}"),
+    ));
+    for (name, page) in [("report.html", report), ("hostile report", html)] {
+        let width = page_width(chromium, page, out, &name.replace([' ', '.'], "-"))?;
+        checks.push(Check::new(
+            format!("{name} fits a 1280-pixel screen (long lines wrap inside their cell)"),
+            width.is_some_and(|w| w <= SCREEN_WIDTH),
+            format!("scroll width {width:?} px"),
+        ));
+    }
+    Ok(checks)
 }
 
 /// The page's `document.documentElement.scrollWidth` in a 1280-pixel window: a copy of the page

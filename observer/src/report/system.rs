@@ -102,8 +102,8 @@ fn platform_name(events: &[Event]) -> Option<(String, String)> {
 }
 
 /// The CPU named by the MIDR of arm64's first boot line, `Booting Linux on physical CPU
-/// 0x%010lx [0x%08x]` (arch/arm64/kernel/setup.c, smp_setup_processor_id; the bracket is
-/// read_cpuid_id(), since 4.7), as the `kernel_boot` event's raw line keeps it.
+/// 0x%010lx [0x%08x]` (arch/arm64/kernel/setup.c, `smp_setup_processor_id`; the bracket is
+/// `read_cpuid_id()`, since 4.7), as the `kernel_boot` event's raw line keeps it.
 fn boot_cpu(events: &[Event]) -> Option<String> {
     events.iter().find_map(|e| {
         let Detail::KernelBoot { .. } = e.detail else {
@@ -201,7 +201,8 @@ mod tests {
     fn the_boot_line_names_the_cpu_without_the_daemon() {
         let boot = Event::new(0, Source::Console, Detail::KernelBoot { version: None })
             .with_raw("Booting Linux on physical CPU 0x0000000001 [0x413fd0c1]");
-        let s = SystemSection::find(&[boot.clone()], &[boot]);
+        let events = [boot];
+        let s = SystemSection::find(&events, &events);
         assert_eq!(
             s.cpu.as_deref(),
             Some("Arm Neoverse N1 r3p1 (MIDR 0x413fd0c1)")

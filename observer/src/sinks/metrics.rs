@@ -93,6 +93,16 @@ pub struct Metrics {
     retained: Mutex<Vec<Event>>,
 }
 
+fn register_system_info(registry: &mut Registry) -> Family<SystemLabels, Gauge> {
+    let system_info = Family::<SystemLabels, Gauge>::default();
+    registry.register(
+        "system_info",
+        "The machine (DMI vendor and product, else the device-tree model), BIOS version, CPU and running kernel (always 1)",
+        system_info.clone(),
+    );
+    system_info
+}
+
 /// The five verdict words, for a complete info gauge.
 const VERDICTS: [VerdictKind; 5] = [
     VerdictKind::Flagged,
@@ -195,12 +205,7 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             })
             .set(1);
-        let system_info = Family::<SystemLabels, Gauge>::default();
-        registry.register(
-            "system_info",
-            "The machine (DMI vendor and product, else the device-tree model), BIOS version, CPU and running kernel (always 1)",
-            system_info.clone(),
-        );
+        let system_info = register_system_info(&mut registry);
         let metrics = Self {
             registry,
             events,

@@ -1,6 +1,6 @@
 //! The CPU, from its Main ID Register: `/sys/devices/system/cpu/cpu0/regs/identification/midr_el1`
-//! (arch/arm64/kernel/cpuinfo.c, cpuregs_attr: `0x%016llx`) or the `CPU implementer`/`CPU part`
-//! lines of `/proc/cpuinfo` (same file, c_show: `CPU implementer\t: 0x%02x`, `CPU variant\t:
+//! (arch/arm64/kernel/cpuinfo.c, `cpuregs_attr`: `0x%016llx`) or the `CPU implementer`/`CPU part`
+//! lines of `/proc/cpuinfo` (same file, `c_show`: `CPU implementer\t: 0x%02x`, `CPU variant\t:
 //! 0x%x`, `CPU part\t: 0x%03x`, `CPU revision\t: %d`). Names of the common server cores follow
 //! arch/arm64/include/asm/cputype.h; any other value is shown raw.
 use std::path::Path;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// The boot CPU's identity.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cpu {
-    /// MIDR_EL1 as `0x` and 8 hex digits.
+    /// `MIDR_EL1` as `0x` and 8 hex digits.
     pub midr: String,
     /// The core's name (`Arm Neoverse N1`), or the raw implementer and part when unknown.
     pub name: String,
@@ -19,8 +19,8 @@ pub struct Cpu {
     pub count: Option<u32>,
 }
 
-/// MIDR_EL1 fields (Arm ARM D23.2: Implementer [31:24], Variant [23:20], Architecture [19:16],
-/// PartNum [15:4], Revision [3:0]).
+/// `MIDR_EL1` fields (Arm ARM D23.2: Implementer [31:24], Variant [23:20], Architecture [19:16],
+/// `PartNum` [15:4], Revision [3:0]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Midr(pub u32);
 

@@ -1,6 +1,6 @@
 //! The device tree's `model` and `compatible` properties (`/sys/firmware/devicetree/base`,
 //! also `/proc/device-tree`): NUL-terminated strings, `compatible` a NUL-separated list
-//! (drivers/of/fdt.c, of_flat_dt_get_machine_name reads the same two).
+//! (drivers/of/fdt.c, `of_flat_dt_get_machine_name` reads the same two).
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};

@@ -43,12 +43,16 @@ impl Dmi {
     /// `vendor version (date)` of the firmware.
     #[must_use]
     pub fn bios(&self) -> Option<String> {
-        let mut s = format!("{} {}", self.bios_vendor, self.bios_version)
-            .trim()
-            .to_owned();
-        if !self.bios_date.is_empty() {
-            s = format!("{s} ({})", self.bios_date).trim().to_owned();
-        }
+        let date = if self.bios_date.is_empty() {
+            String::new()
+        } else {
+            format!("({})", self.bios_date)
+        };
+        let s = [self.bios_vendor.as_str(), &self.bios_version, &date]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         (!s.is_empty()).then_some(s)
     }
 

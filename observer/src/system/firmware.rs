@@ -1,11 +1,11 @@
 //! Firmware-first error handling and IORT, from the ACPI tables the kernel exports under
 //! `/sys/firmware/acpi/tables` (drivers/acpi/sysfs.c; root-only files) and the `GHES.<n>`
 //! platform devices the kernel registers for each GHES source it will use
-//! (drivers/acpi/apei/hest.c, hest_ghes_dev_register; readable by anyone).
+//! (drivers/acpi/apei/hest.c, `hest_ghes_dev_register`; readable by anyone).
 //!
 //! HEST layout (include/acpi/actbl1.h): the 36-byte ACPI header, `error_source_count` (u32),
 //! then the error sources, each starting with `type` (u16) and `source_id` (u16). The lengths
-//! follow hest.c's hest_esrc_len(): fixed per type, plus banks for the IA-32 machine-check types.
+//! follow hest.c's `hest_esrc_len()`: fixed per type, plus banks for the IA-32 machine-check types.
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -71,7 +71,7 @@ impl Firmware {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GhesSource {
     pub source_id: u16,
-    /// 1 (GHES, type 9) or 2 (GHESv2, type 10).
+    /// 1 (GHES, type 9) or 2 (`GHESv2`, type 10).
     pub version: u8,
     /// How the firmware signals it: `SEA`, `SDEI`, `GSIV`, `polled`, ...
     pub notify: String,
@@ -153,20 +153,20 @@ pub fn parse_hest(table: &[u8]) -> Result<Vec<GhesSource>, String> {
     Ok(ghes)
 }
 
-/// Length of the error source of `kind` at `at` (hest.c, hest_esrc_len).
+/// Length of the error source of `kind` at `at` (hest.c, `hest_esrc_len)`.
 fn source_len(table: &[u8], at: usize, kind: u16) -> Option<usize> {
     const BANK: usize = 28; // acpi_hest_ia_error_bank
     let banks = |offset: usize| table.get(at + offset).map(|&b| usize::from(b) * BANK);
     Some(match kind {
-        0 => 40 + banks(32)?,  // acpi_hest_ia_machine_check, num_hardware_banks at 32
-        1 => 48 + banks(44)?,  // acpi_hest_ia_corrected
-        2 => 20,               // acpi_hest_ia_nmi
-        6 => 48,               // acpi_hest_aer_root
-        7 => 44,               // acpi_hest_aer
-        8 => 56,               // acpi_hest_aer_bridge
-        9 => 64,               // acpi_hest_generic
-        10 => 92,              // acpi_hest_generic_v2
-        11 => 48 + banks(44)?, // acpi_hest_ia_deferred_check
+        0 => 40 + banks(32)?, // acpi_hest_ia_machine_check, num_hardware_banks at 32
+        // acpi_hest_ia_corrected, acpi_hest_ia_deferred_check: banks at 44
+        1 | 11 => 48 + banks(44)?,
+        2 => 20,  // acpi_hest_ia_nmi
+        6 => 48,  // acpi_hest_aer_root
+        7 => 44,  // acpi_hest_aer
+        8 => 56,  // acpi_hest_aer_bridge
+        9 => 64,  // acpi_hest_generic
+        10 => 92, // acpi_hest_generic_v2
         _ => return None,
     })
 }
@@ -203,7 +203,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 mod tests {
     use super::*;
 
-    /// A HEST with an AER root port source, a GHES (SEA) and a GHESv2 (SDEI, disabled).
+    /// A HEST with an AER root port source, a GHES (SEA) and a `GHESv2` (SDEI, disabled).
     fn hest() -> Vec<u8> {
         let mut t = vec![0u8; 40];
         t[0..4].copy_from_slice(b"HEST");

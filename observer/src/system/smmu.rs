@@ -1,7 +1,7 @@
 //! IOMMU instances and what sits behind them: `/sys/class/iommu/<name>/devices/` holds one link
-//! per device the instance translates (drivers/iommu/iommu-sysfs.c, iommu_device_link), and
+//! per device the instance translates (drivers/iommu/iommu-sysfs.c, `iommu_device_link)`, and
 //! each device's `iommu_group` link names its group (drivers/iommu/iommu.c). arm-smmu-v3
-//! names its instances `smmu3.0x<base address>` (arm_smmu_device_probe).
+//! names its instances `smmu3.0x<base address>` (`arm_smmu_device_probe)`.
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};

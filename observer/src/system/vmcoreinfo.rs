@@ -1,13 +1,13 @@
 //! The crashed kernel, from the `VMCOREINFO` ELF note of `/proc/vmcore`.
 //!
 //! /proc/vmcore is an ELF core file of the crashed kernel's memory. Its program headers hold
-//! one PT_NOTE segment (fs/proc/vmcore.c merges the per-CPU notes and VMCOREINFO into it) and
-//! PT_LOAD segments of memory. Only the ELF header, the program headers and the PT_NOTE
-//! segment are read, never a PT_LOAD: the dump's memory is not touched.
+//! one `PT_NOTE` segment (fs/proc/vmcore.c merges the per-CPU notes and VMCOREINFO into it) and
+//! `PT_LOAD` segments of memory. Only the ELF header, the program headers and the `PT_NOTE`
+//! segment are read, never a `PT_LOAD`: the dump's memory is not touched.
 //!
-//! The note's text is `KEY=VALUE` lines written by the crashed kernel (kernel/vmcore_info.c,
-//! kernel/crash_core.c before 6.9): `OSRELEASE=%s`, `PAGESIZE=%ld`, and `CRASHTIME=%lld`
-//! (seconds since the epoch, added by crash_save_vmcoreinfo at the crash).
+//! The note's text is `KEY=VALUE` lines written by the crashed kernel (`kernel/vmcore_info.c`,
+//! `kernel/crash_core.c` before 6.9): `OSRELEASE=%s`, `PAGESIZE=%ld`, and `CRASHTIME=%lld`
+//! (seconds since the epoch, added by `crash_save_vmcoreinfo` at the crash).
 use std::path::Path;
 
 use object::{
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bounded;
 
-/// Largest PT_NOTE segment read (the notes are a few KiB per CPU).
+/// Largest `PT_NOTE` segment read (the notes are a few KiB per CPU).
 const MAX_NOTE_BYTES: u64 = 16 << 20;
 
 /// What VMCOREINFO says about the kernel that crashed.
@@ -97,8 +97,8 @@ pub fn parse(text: &str) -> Result<CrashedKernel, String> {
 mod tests {
     use super::*;
 
-    /// A little-endian ELF64 core: header, a PT_LOAD that must not be read (it points past the
-    /// end), and a PT_NOTE holding a CORE note then VMCOREINFO.
+    /// A little-endian ELF64 core: header, a `PT_LOAD` that must not be read (it points past the
+    /// end), and a `PT_NOTE` holding a CORE note then VMCOREINFO.
     pub(crate) fn core(info: &str) -> Vec<u8> {
         fn note(name: &str, kind: u32, desc: &[u8]) -> Vec<u8> {
             let mut n = Vec::new();

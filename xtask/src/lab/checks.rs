@@ -405,7 +405,7 @@ fn console_midr(console: &str) -> Option<String> {
         })
         .filter_map(|(_, rest)| rest.split_once(']'))
         .filter_map(|(hex, _)| u32::from_str_radix(hex, 16).ok())
-        .last()
+        .next_back()
         .map(|m| format!("{m:#010x}"))
 }
 
