@@ -28,10 +28,11 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Fits a 1280-pixel screen: the body is at most 70em wide, tables at most the body, and long
-/// machine text (command lines, log lines, DMI strings) wraps inside its cell.
+/// machine text (command lines, log lines, DMI strings: cells of class `m`) wraps inside its
+/// cell, anywhere if it must; times and kinds never break.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}\
-table{border-collapse:collapse;margin:1em 0;max-width:100%}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
-th{white-space:nowrap}td code{white-space:pre-wrap;overflow-wrap:anywhere}\
+table{border-collapse:collapse;margin:1em 0;max-width:100%}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}\
+th{white-space:nowrap}td.m{overflow-wrap:anywhere}td.m code{white-space:pre-wrap}\
 .verdict{font-size:1.4em;padding:.5em 1em;border-radius:.3em;display:inline-block}\
 .flagged{background:#fdd;border:2px solid #c00}.reset-no-fatal{background:#ffe9c0;border:2px solid #d80}\
 .preserved{background:#dfd;border:2px solid #080}.not-capture-kernel,.inconclusive{background:#eee;border:2px solid #888}\
@@ -55,7 +56,7 @@ pub fn render(report: &Report) -> String {
     let row = |out: &mut String, k: &str, val: Option<&str>| {
         let _ = writeln!(
             out,
-            "<tr><th>{k}</th><td>{}</td></tr>",
+            "<tr><th>{k}</th><td class=\"m\">{}</td></tr>",
             val.map_or_else(|| "unknown".to_owned(), escape)
         );
     };
@@ -88,7 +89,7 @@ pub fn render(report: &Report) -> String {
     for e in &v.evidence {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"m\">{}</td></tr>",
             secs(e.ts_ns),
             escape(&e.kind),
             if e.fatal { "yes" } else { "" },
@@ -143,7 +144,7 @@ fn events_table(out: &mut String, report: &Report) {
     for (i, e) in rows.iter().take(MAX_ROWS) {
         let _ = writeln!(
             out,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td class=\"m\">{}</td><td class=\"m\"><code>{}</code></td></tr>",
             if evidence.contains(i) {
                 " class=\"evidence\""
             } else {
