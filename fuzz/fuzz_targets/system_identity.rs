@@ -8,7 +8,7 @@ use observer::{
     event::{Detail, Event, Source},
     report::{Report, html, markdown, text},
     system::{
-        MAX_FIELD_CHARS, SystemIdentity, bounded, cpu, devicetree, dmi::Dmi, firmware, smmu,
+        MAX_FIELD_CHARS, SystemIdentity, bounded_to, cpu, devicetree, dmi::Dmi, firmware, smmu,
         vmcoreinfo,
     },
 };
@@ -58,7 +58,8 @@ fuzz_target!(|data: &[u8]| {
     let bounded_id = id.bounded();
     assert_eq!(bounded_id.bounded(), bounded_id, "bounding is idempotent");
     if let Some(m) = bounded_id.machine() {
-        assert_eq!(bounded(&m), m);
+        // Vendor and product, each bounded, joined by a space.
+        assert_eq!(bounded_to(&m, 2 * MAX_FIELD_CHARS + 1), m);
     }
     let events = vec![
         Event::new(0, Source::Observer, Detail::SystemIdentity(Box::new(id))),
