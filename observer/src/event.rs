@@ -303,6 +303,13 @@ pub enum Detail {
     IommuGroupAdd { device: String, group: u64 },
     /// A probe hit the decoder could not attribute (should not happen; reported, not hidden).
     UnknownFunctionHit { address: String },
+    /// Who the machine is (DMI or device tree, CPU, firmware-first, IOMMU instances, crashed
+    /// kernel from VMCOREINFO, running kernel), collected by `run` when it starts.
+    SystemIdentity(Box<crate::system::SystemIdentity>),
+    /// A kernel log line naming the machine: `DMI: <name>` (`dmi_setup`, `drivers/firmware/dmi_scan.c)`,
+    /// `Hardware name: <name>` (`dump_stack_print_info`, `lib/dump_stack.c)` or `Machine model: <name>`
+    /// (`setup_machine_fdt`, arch/arm64/kernel/setup.c). `source_line` is the line's label.
+    PlatformName { source_line: String, name: String },
     /// Whether the dump was written completely, from the dump directory's files (kdump-tools:
     /// `dump.<stamp>` vs `dump-incomplete`; kdump-utils: `vmcore` vs `vmcore-incomplete`).
     CaptureOutcome { complete: bool, detail: String },
@@ -343,6 +350,8 @@ impl Detail {
             Self::IommuGroupAdd { .. } => "iommu_group_add",
             Self::UnknownFunctionHit { .. } => "unknown_function_hit",
             Self::CaptureOutcome { .. } => "capture_outcome",
+            Self::SystemIdentity(_) => "system_identity",
+            Self::PlatformName { .. } => "platform_name",
         }
     }
 }
@@ -490,6 +499,11 @@ mod tests {
                 dropped_total: 3,
                 new: 1,
             },
+            Detail::PlatformName {
+                source_line: "Machine model".into(),
+                name: "linux,dummy-virt".into(),
+            },
+            Detail::SystemIdentity(Box::default()),
         ] {
             let v = serde_json::to_value(&d).unwrap();
             assert_eq!(v["kind"], d.kind());

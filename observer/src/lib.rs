@@ -22,7 +22,9 @@ pub mod sinks;
 pub mod smmu;
 pub mod sources;
 pub mod status;
+pub mod system;
 pub mod timeline;
+pub mod utc;
 pub mod verdict;
 
 /// The eBPF object built from `observer-ebpf` for this target's architecture.

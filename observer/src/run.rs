@@ -146,8 +146,10 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         verdict: live_verdict,
     };
+    let identity =
+        crate::sources::system::identity_event(std::path::Path::new("/"), &config.vmcore);
     // The writer is fresh and the channel empty: this cannot fail.
-    out.send(vec![started]).await;
+    out.send(vec![started, identity]).await;
     write_status(config.status.as_deref(), &status)?;
     on_ready(&attached.reports, capture_kernel);
 

@@ -2,7 +2,7 @@
 //! JSON report against its checked-in schema.
 use std::path::{Path, PathBuf};
 
-use observer::report::{Report, html, input, json, markdown};
+use observer::report::{Report, html, input, json, markdown, text};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,7 +32,98 @@ fn verdict_of(text: &str) -> (String, serde_json::Value) {
     // The other formats render too.
     assert!(html::render(&report).starts_with("<!DOCTYPE html>"));
     assert!(markdown::render(&report).starts_with("# kdump DMA observer report"));
+    assert_fits_80_columns(&text::render(&report));
     (markdown::verdict_word(&report.verdict), value)
+}
+
+fn assert_fits_80_columns(plain: &str) {
+    for (n, line) in plain.lines().enumerate() {
+        assert!(
+            line.len() <= 80 && line.bytes().all(|b| (b' '..=b'~').contains(&b)),
+            "text report line {}: {} columns or not ASCII: {line:?}",
+            n + 1,
+            line.len()
+        );
+    }
+}
+
+/// A daemon timeline: `observer_started`, then `system_identity`, as `run` writes them.
+const IDENTITY_TIMELINE: &str = r#"{"ts_ns":1000,"source":"observer","kind":"observer_started","version":"0.1.0","capture_kernel":true,"kernel_release":"6.12.57+deb13-arm64","hostname":"lab","probes":[]}
+{"ts_ns":1001,"source":"observer","kind":"system_identity","dmi":{"sys_vendor":"Ampere <b>Computing</b>","product_name":"Mt.Jade","bios_vendor":"Ampere(R)","bios_version":"2.09.20230520","bios_date":"05/20/2023"},"processor":{"midr":"0x413fd0c1","name":"Arm Neoverse N1 r3p1","count":160},"firmware":{"acpi":true,"hest":true,"iort":true,"ghes":[{"source_id":7,"version":2,"notify":"SDEI","enabled":true}],"ghes_devices":1},"smmus":[{"name":"smmu3.0x0000100000000000","devices":[{"device":"0000:01:00.0","group":3}]}],"crashed_kernel":{"release":"6.12.57+deb13-arm64","crash_time":1764840000,"page_size":65536},"running_kernel":{"release":"6.12.57+deb13-arm64","cmdline":"BOOT_IMAGE=/vmlinuz reset_devices nr_cpus=1 systemd.unit=kdump-tools-dump.service irqpoll nousb ata_piix.prefer_ms_hyperv=0 elfcorehdr=4831838208"},"status":["DMI: product serial not read"]}
+{"ts_ns":1637153000,"source":"kmsg","kind":"smmu_reset","smmu":"arm-smmu-v3.0.auto","raw":"arm-smmu-v3 arm-smmu-v3.0.auto: SMMU currently enabled! Resetting..."}
+"#;
+
+#[test]
+fn identity_reaches_every_format_and_schema_2_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("timeline.jsonl");
+    std::fs::write(&path, IDENTITY_TIMELINE).unwrap();
+    let loaded = input::load(&path).unwrap();
+    let report = Report::build("timeline.jsonl", &loaded.events);
+    let value = json::render(&report);
+    let errors: Vec<String> = schema()
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "schema violations: {errors:#?}");
+    assert_eq!(value["schema_version"], 2);
+    let system = &value["header"]["system"];
+    assert_eq!(system["machine"], "Ampere <b>Computing</b> Mt.Jade");
+    assert_eq!(
+        system["cpu"],
+        "Arm Neoverse N1 r3p1 (MIDR 0x413fd0c1, 160 CPUs)"
+    );
+    assert_eq!(value["header"]["crashed_kernel"], "6.12.57+deb13-arm64");
+    assert_eq!(value["header"]["crash_time"], "2025-12-04 09:20:00 UTC");
+    assert_eq!(value["header"]["host"], "lab");
+
+    let md = markdown::render(&report);
+    assert!(
+        md.starts_with(
+            "# kdump DMA observer report: Ampere &lt;b&gt;Computing&lt;/b&gt; Mt.Jade\n\n## System"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| error handling | ACPI, HEST with 1 GHES source(s) (SDEI), IORT: firmware-first |"
+        ),
+        "{md}"
+    );
+    let page = html::render(&report);
+    assert!(
+        page.contains(
+            "<title>kdump DMA observer report: Ampere &lt;b&gt;Computing&lt;/b&gt; Mt.Jade: reset-no-fatal</title>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("<b>Computing"));
+    let plain = text::render(&report);
+    assert_fits_80_columns(&plain);
+    assert!(
+        plain.contains("  crashed kernel: 6.12.57+deb13-arm64\n"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains(
+            "  SMMU instances: smmu3.0x0000100000000000: 1 device(s) in 1 group(s):\n                  0000:01:00.0 [group 3]\n"
+        ),
+        "{plain}"
+    );
+}
+
+#[test]
+fn a_version_1_reader_is_refused_by_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("timeline.jsonl");
+    std::fs::write(&path, IDENTITY_TIMELINE).unwrap();
+    let loaded = input::load(&path).unwrap();
+    let mut value = json::render(&Report::build("t", &loaded.events));
+    value["schema_version"] = 1.into();
+    assert!(!schema().is_valid(&value), "the schema pins version 2");
+    value["schema_version"] = 2.into();
+    value["header"].as_object_mut().unwrap().remove("system");
+    assert!(!schema().is_valid(&value), "header.system is required");
 }
 
 const CAPTURE_HEAD: &str = "\

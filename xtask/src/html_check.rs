@@ -12,7 +12,10 @@
 //!   (the report has no scripts, so any message is a problem: a failed load, a CSP report...);
 //! - a report built by the host observer from a crafted capture timeline whose AER device is
 //!   named `<script>alert(1)</script>`: its verdict is flagged (so the name is in the evidence),
-//!   the DOM after load (`--dump-dom`) has no `<script` element and shows the name as text.
+//!   the DOM after load (`--dump-dom`) has no `<script` element and shows the name as text;
+//!   a hostile DMI vendor is in its title as text;
+//! - both reports fit a 1280-pixel window: a copy of each page with a one-line probe script logs
+//!   its scroll width; the control is a page with an unbreakable 600-character line.
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -37,6 +40,13 @@ pub struct HtmlCheckArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 }
+
+/// Length of the unbroken machine text in the hostile report (a log line, a command line).
+const LONG: usize = 600;
+/// The screen the HTML report must fit (the window's width, [`crate::chromium::WINDOW`]).
+const SCREEN_WIDTH: u32 = 1280;
+/// What the width probe logs: `html-check width <scrollWidth>`.
+const WIDTH_MESSAGE: &str = "html-check width ";
 
 /// The hostile device name.
 pub const HOSTILE: &str = "<script>alert(1)</script>";
@@ -131,6 +141,11 @@ pub fn check(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<Vec<Check>> {
         verdict == "flagged",
         format!("verdict {verdict}"),
     ));
+    checks.extend(width_checks(&chromium, &report, &html, &out)?);
+    let page =
+        std::fs::read_to_string(&html).with_context(|| format!("reading {}", html.display()))?;
+    checks.push(title_names_the_system(&page));
+
     let visit = chromium.dump_dom(&html, "hostile-dom")?;
     let dom = out.join("hostile.dom.html");
     std::fs::write(&dom, &visit.stdout).with_context(|| format!("writing {}", dom.display()))?;
@@ -205,7 +220,12 @@ pub fn hostile_timeline() -> String {
             "raw": "arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting..."}),
         serde_json::json!({"ts_ns": 2_000_000_000u64, "source": "ebpf", "kind": "aer", "device": HOSTILE,
             "severity": "fatal", "status": "0x0", "error_type": "<img src=x onerror=alert(2)>",
-            "reporter": "0000:00:03.0"}),
+            "reporter": "0000:00:03.0", "raw": format!("pcieport 0000:00:03.0: AER: {}", "x".repeat(LONG))}),
+        // Firmware strings are hostile too, and command lines run long.
+        serde_json::json!({"ts_ns": 2_000_000_001u64, "source": "observer", "kind": "system_identity",
+            "dmi": {"sys_vendor": HOSTILE, "product_name": "<img src=x onerror=alert(3)>"},
+            "running_kernel": {"release": "6.12.0-html-check",
+                "cmdline": format!("reset_devices nr_cpus=1 kprobe_event={}", "p:kdo/x,arm_smmu_write_reg_sync;".repeat(LONG / 32))}}),
     ];
     let mut text = String::new();
     for e in &events {
@@ -265,6 +285,90 @@ pub fn dom_checks(dom: &str) -> Vec<Check> {
     ]
 }
 
+/// Each report fits a 1280-pixel window; a page with an unbreakable 600-character line is the
+/// negative control.
+fn width_checks(
+    chromium: &Chromium,
+    report: &Path,
+    html: &Path,
+    out: &Path,
+) -> anyhow::Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    // Width: a copy of each page with a one-line probe script logging its scroll width. The
+    // negative control is a page with an unbreakable 600-character line.
+    let wide = out.join("wide.html");
+    std::fs::write(
+        &wide,
+        format!(
+            "<!doctype html><html><body><pre>{}</pre></body></html>",
+            "x".repeat(LONG)
+        ),
+    )
+    .with_context(|| format!("writing {}", wide.display()))?;
+    let control = page_width(chromium, &wide, out, "wide")?;
+    checks.push(Check::new(
+        "width control: a page with a 600-character line is wider than 1280 px",
+        control.is_some_and(|w| w > SCREEN_WIDTH),
+        format!("scroll width {control:?}"),
+    ));
+    for (name, page) in [("report.html", report), ("hostile report", html)] {
+        let width = page_width(chromium, page, out, &name.replace([' ', '.'], "-"))?;
+        checks.push(Check::new(
+            format!("{name} fits a 1280-pixel screen (long lines wrap inside their cell)"),
+            width.is_some_and(|w| w <= SCREEN_WIDTH),
+            format!("scroll width {width:?} px"),
+        ));
+    }
+    Ok(checks)
+}
+
+/// The page's `document.documentElement.scrollWidth` in a 1280-pixel window: a copy of the page
+/// with a probe script that logs it (the report itself has no scripts).
+fn page_width(
+    chromium: &Chromium,
+    page: &Path,
+    out: &Path,
+    name: &str,
+) -> anyhow::Result<Option<u32>> {
+    let text =
+        std::fs::read_to_string(page).with_context(|| format!("reading {}", page.display()))?;
+    let probe = format!(
+        "<script>console.log(\"{WIDTH_MESSAGE}\" + document.documentElement.scrollWidth)</script>"
+    );
+    let probed = match text.rfind("</body>") {
+        Some(at) => format!("{}{probe}{}", &text[..at], &text[at..]),
+        None => format!("{text}{probe}"),
+    };
+    let copy = out.join(format!("{name}.width.html"));
+    std::fs::write(&copy, probed).with_context(|| format!("writing {}", copy.display()))?;
+    let visit = chromium.screenshot(&copy, &out.join(format!("{name}.width.png")), name)?;
+    Ok(logged_width(&visit.console))
+}
+
+/// The width a probe logged (`"html-check width 1234", source: ...`).
+fn logged_width(console: &[String]) -> Option<u32> {
+    console.iter().find_map(|m| {
+        let rest = &m[m.find(WIDTH_MESSAGE)? + WIDTH_MESSAGE.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// The hostile report's `<title>` names the system (escaped) as well as the verdict.
+fn title_names_the_system(page: &str) -> Check {
+    let title = page
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map_or("", |(t, _)| t);
+    Check::new(
+        "hostile report: the title names the system, as text",
+        title.contains(HOSTILE_AS_TEXT) && !title.contains('<'),
+        format!("<title>{title}</title>"),
+    )
+}
+
 fn chromium_version() -> Option<String> {
     let out = Command::new("chromium").arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -284,10 +388,36 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(events.len(), 4);
+        assert_eq!(events.len(), 5);
+        assert_eq!(events[4]["dmi"]["sys_vendor"], HOSTILE);
+        assert!(
+            events[4]["running_kernel"]["cmdline"]
+                .as_str()
+                .unwrap()
+                .len()
+                > LONG
+        );
         assert_eq!(events[3]["device"], HOSTILE);
         assert_eq!(events[3]["severity"], "fatal");
         assert!(events[2]["ts_ns"].as_u64() < events[3]["ts_ns"].as_u64());
+    }
+
+    #[test]
+    fn width_probe_message_and_title_check() {
+        let console = [
+            "\"other\", source: x (1)".to_owned(),
+            format!("\"{WIDTH_MESSAGE}1264\", source: file:///r.html (9)"),
+        ];
+        assert_eq!(logged_width(&console), Some(1264));
+        assert_eq!(logged_width(&console[..1]), None);
+        let good =
+            format!("<title>kdump DMA observer report: {HOSTILE_AS_TEXT} x: flagged</title>");
+        assert!(title_names_the_system(&good).passed);
+        assert!(
+            !title_names_the_system("<title>kdump DMA observer report: flagged</title>").passed
+        );
+        let live = format!("<title>kdump DMA observer report: {HOSTILE}</title>");
+        assert!(!title_names_the_system(&live).passed);
     }
 
     #[test]

@@ -24,10 +24,12 @@ pub enum Format {
     Html,
     /// Versioned JSON (schema in docs/report.schema.json).
     Json,
+    /// Plain text, at most 80 columns, for a reply on a kernel mailing list.
+    Text,
 }
 
 pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
-    use observer::report::{Report, html, input, json, markdown};
+    use observer::report::{Report, html, input, json, markdown, text};
     let loaded = input::load(&args.input)?;
     for w in &loaded.warnings {
         tracing::warn!(warning = %w, "input");
@@ -40,6 +42,7 @@ pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Html => Some(html::render(&report)),
         Format::Json => None,
         Format::Md => Some(markdown::render(&report)),
+        Format::Text => Some(text::render(&report)),
     };
     let target = args.output.as_deref();
     let write = |out: &mut dyn std::io::Write| -> anyhow::Result<()> {

@@ -50,7 +50,7 @@ pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     };
     println!("change {} to:\n  {}", flavor.variable(), plan.wanted);
     if args.apply {
-        let stamp = observer::capture::live_dir::utc_stamp(std::time::SystemTime::now());
+        let stamp = observer::utc::utc_stamp(std::time::SystemTime::now());
         if let Some(backup) = setup::apply(&plan, &stamp)? {
             println!("wrote {} (backup: {})", path.display(), backup.display());
         }

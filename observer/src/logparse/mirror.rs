@@ -26,7 +26,8 @@ pub const PREFIX: &str = "kdump-dma-observer: v1 ";
 pub const MAX_RECORD: usize = 976;
 
 /// The record for `event`: `<5>` + prefix + compact JSON without the raw line (which is in
-/// the log already) and without the probe list (summarised). `None` if too long.
+/// the log already), without the probe list (summarised) and, of a `system_identity`, without
+/// the command line, status lines and SMMU device lists. `None` if too long.
 #[must_use]
 pub fn record(event: &Event) -> Option<String> {
     let mut slim = event.clone();
@@ -36,6 +37,17 @@ pub fn record(event: &Event) -> Option<String> {
         for p in probes.iter_mut() {
             p.target.clear();
             p.reason.clear();
+        }
+    }
+    if let Detail::SystemIdentity(id) = &mut slim.detail {
+        // The log holds the command line already; status lines and the devices behind each
+        // SMMU are for the timeline. What is left names the system on a console-only report.
+        if let Some(k) = &mut id.running_kernel {
+            k.cmdline.clear();
+        }
+        id.status.clear();
+        for s in &mut id.smmus {
+            s.devices.clear();
         }
     }
     let json = serde_json::to_string(&slim).ok()?;
@@ -108,5 +120,58 @@ mod tests {
         assert!(
             parse_mirrored("[ 1.0] arm-smmu-v3 9050000.smmuv3: SMMU currently enabled!").is_none()
         );
+    }
+    #[test]
+    fn a_system_identity_is_mirrored_slim_and_names_the_system_on_the_console() {
+        use crate::system::{
+            RunningKernel, SystemIdentity,
+            cpu::Cpu,
+            devicetree::DeviceTree,
+            smmu::{BehindSmmu, SmmuInstance},
+            vmcoreinfo::CrashedKernel,
+        };
+        let id = SystemIdentity {
+            device_tree: Some(DeviceTree {
+                model: "linux,dummy-virt".into(),
+                compatible: vec!["linux,dummy-virt".into()],
+            }),
+            cpu: Some(Cpu {
+                midr: "0x000f0510".into(),
+                name: "QEMU".into(),
+                count: Some(1),
+            }),
+            smmus: vec![SmmuInstance {
+                name: "smmu3.0x0000000009050000".into(),
+                devices: (0..40)
+                    .map(|n| BehindSmmu {
+                        device: format!("0000:{n:02x}:00.0"),
+                        group: Some(n),
+                    })
+                    .collect(),
+            }],
+            crashed_kernel: Some(CrashedKernel {
+                release: "6.12.95+deb12-arm64".into(),
+                crash_time: Some(1),
+                page_size: Some(4096),
+            }),
+            running_kernel: Some(RunningKernel {
+                release: "6.12.95+deb12-arm64".into(),
+                cmdline: "kprobe_event=p:kdo/x,f;".repeat(100),
+            }),
+            status: vec!["DMI: absent".into()],
+            ..SystemIdentity::default()
+        };
+        let event = Event::new(5, Source::Observer, Detail::SystemIdentity(Box::new(id)));
+        let line = record(&event).expect("fits once slimmed");
+        assert!(line.len() <= MAX_RECORD);
+        let back =
+            parse_mirrored(&format!("[    4.5] {}", line.trim_start_matches("<5>"))).unwrap();
+        let Detail::SystemIdentity(back) = back.detail else {
+            panic!("kind")
+        };
+        assert_eq!(back.machine().as_deref(), Some("linux,dummy-virt"));
+        assert_eq!(back.crashed_kernel.unwrap().release, "6.12.95+deb12-arm64");
+        assert!(back.running_kernel.unwrap().cmdline.is_empty());
+        assert!(back.smmus[0].devices.is_empty() && back.status.is_empty());
     }
 }

@@ -27,12 +27,16 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Fits a 1280-pixel screen: the body is at most 70em wide, tables at most the body, and long
+/// machine text (command lines, log lines, DMI strings: cells of class `m`) wraps inside its
+/// cell, anywhere if it must; times and kinds never break.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}\
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}\
+table{border-collapse:collapse;margin:1em 0;max-width:100%}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}\
+th{white-space:nowrap}td.m{overflow-wrap:anywhere}td.m code{white-space:pre-wrap}\
 .verdict{font-size:1.4em;padding:.5em 1em;border-radius:.3em;display:inline-block}\
 .flagged{background:#fdd;border:2px solid #c00}.reset-no-fatal{background:#ffe9c0;border:2px solid #d80}\
 .preserved{background:#dfd;border:2px solid #080}.not-capture-kernel,.inconclusive{background:#eee;border:2px solid #888}\
-tr.evidence{background:#fff6d0}code{background:#f3f3f3;padding:0 .2em}svg{border:1px solid #ddd;background:#fcfcfc}";
+tr.evidence{background:#fff6d0}code{background:#f3f3f3;padding:0 .2em}svg{border:1px solid #ddd;background:#fcfcfc;max-width:100%;height:auto}";
 
 /// Renders `report` as one HTML document.
 #[must_use]
@@ -40,28 +44,37 @@ pub fn render(report: &Report) -> String {
     let v = &report.verdict;
     let h = &report.header;
     let word = verdict_word(v);
+    let system = escape(&h.system_name());
     let mut out = String::new();
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>kdump DMA observer report: {word}</title><style>{STYLE}</style></head><body>\n\
-         <h1>kdump DMA observer report</h1>\n\
-         <p class=\"verdict {word}\">Verdict: <strong>{word}</strong> (confidence {:?})</p>\n<p>{}</p>\n",
-        v.confidence,
-        escape(&v.summary)
+         <title>kdump DMA observer report: {system}: {word}</title><style>{STYLE}</style></head><body>\n\
+         <h1>kdump DMA observer report: {system}</h1>\n<h2>System</h2>\n<table>\n"
     );
-    out.push_str("<table>\n");
     let row = |out: &mut String, k: &str, val: Option<&str>| {
         let _ = writeln!(
             out,
-            "<tr><th>{k}</th><td>{}</td></tr>",
+            "<tr><th>{k}</th><td class=\"m\">{}</td></tr>",
             val.map_or_else(|| "unknown".to_owned(), escape)
         );
     };
     for (label, value) in h.rows() {
         row(&mut out, label, value.as_deref());
     }
+    let _ = write!(
+        out,
+        "</table>\n<h2>Verdict</h2>\n\
+         <p class=\"verdict {word}\">Verdict: <strong>{word}</strong> (confidence {:?})</p>\n<p>{}</p>\n<table>\n",
+        v.confidence,
+        escape(&v.summary)
+    );
+    row(
+        &mut out,
+        "boots in input",
+        Some(&format!("{} (judged: {})", v.boots, v.judged_boot + 1)),
+    );
     if let Some(ns) = v.reset_to_first_fatal_ns {
         row(
             &mut out,
@@ -76,7 +89,7 @@ pub fn render(report: &Report) -> String {
     for e in &v.evidence {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"m\">{}</td></tr>",
             secs(e.ts_ns),
             escape(&e.kind),
             if e.fatal { "yes" } else { "" },
@@ -131,7 +144,7 @@ fn events_table(out: &mut String, report: &Report) {
     for (i, e) in rows.iter().take(MAX_ROWS) {
         let _ = writeln!(
             out,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td class=\"m\">{}</td><td class=\"m\"><code>{}</code></td></tr>",
             if evidence.contains(i) {
                 " class=\"evidence\""
             } else {
@@ -208,7 +221,7 @@ fn svg(report: &Report) -> String {
     if let Some(reset) = &report.verdict.reset {
         let _ = writeln!(
             out,
-            "<line x1=\"{0:.1}\" y1=\"4\" x2=\"{0:.1}\" y2=\"{1:.1}\" stroke=\"#c00\" stroke-width=\"2\" stroke-dasharray=\"4 3\"><title>SMMU reset at {2} s</title></line>\
+            "<line x1=\"{0:.1}\" y1=\"4\" x2=\"{0:.1}\" y2=\"{1:.1}\" stroke=\"#c00\" stroke-width=\"2\" stroke-dasharray=\"4 3\" aria-label=\"smmu_reset at {2} s\"><title>smmu_reset: SMMU reset at {2} s</title></line>\
              <text x=\"{3:.1}\" y=\"{4:.1}\" font-size=\"12\" fill=\"#c00\">reset</text>",
             x(reset.ts_ns),
             height - 24.0,
@@ -229,11 +242,11 @@ fn svg(report: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"6\" fill=\"{color}\"><title>{} s — {}: {}</title></circle>",
+            "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"6\" fill=\"{color}\" aria-label=\"{kind} at {at} s\"><title>{kind} at {at} s: {}</title></circle>",
             x(e.ts_ns),
-            secs(e.ts_ns),
-            escape(e.detail.kind()),
-            escape(&describe(e))
+            escape(&describe(e)),
+            kind = escape(e.detail.kind()),
+            at = secs(e.ts_ns),
         );
     }
     let _ = writeln!(
@@ -327,7 +340,7 @@ mod tests {
     fn json_report_carries_the_verdict_word_and_version() {
         let v = super::super::json::render(&hostile_report());
         assert_eq!(v["verdict"], "flagged");
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
         assert_eq!(v["timeline"].as_array().unwrap().len(), 3);
     }
 }

@@ -40,15 +40,12 @@ pub fn render(report: &Report) -> String {
     let v = &report.verdict;
     let h = &report.header;
     let mut md = String::new();
-    let _ = writeln!(md, "# kdump DMA observer report\n");
     let _ = writeln!(
         md,
-        "**Verdict: `{}`** (confidence {:?})\n",
-        verdict_word(v),
-        v.confidence
+        "# kdump DMA observer report: {}\n",
+        escape(&h.system_name())
     );
-    let _ = writeln!(md, "{}\n", escape(&v.summary));
-    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "## System\n\n| | |\n|---|---|");
     let row = |md: &mut String, k: &str, val: Option<&str>| {
         let _ = writeln!(
             md,
@@ -59,6 +56,15 @@ pub fn render(report: &Report) -> String {
     for (label, value) in h.rows() {
         row(&mut md, label, value.as_deref());
     }
+    let _ = writeln!(md, "\n## Verdict\n");
+    let _ = writeln!(
+        md,
+        "**Verdict: `{}`** (confidence {:?})\n",
+        verdict_word(v),
+        v.confidence
+    );
+    let _ = writeln!(md, "{}\n", escape(&v.summary));
+    let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(
         md,
         "| boots in input | {} (judged: {}) |",

@@ -1,5 +1,6 @@
-//! Post-mortem reports: one capture boot, its verdict and the evidence, as Markdown, as
-//! self-contained HTML with an SVG timeline, or as versioned JSON (`docs/report.schema.json`).
+//! Post-mortem reports: one capture boot, the system it ran on, its verdict and the evidence,
+//! as Markdown, as self-contained HTML with an SVG timeline, as versioned JSON
+//! (`docs/report.schema.json`), or as 80-column plain text for a mailing-list reply.
 //!
 //! Every string that came from a machine (device names, command lines, log lines) is escaped
 //! for the format it lands in.
@@ -7,6 +8,8 @@ pub mod html;
 pub mod input;
 pub mod json;
 pub mod markdown;
+pub mod system;
+pub mod text;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +18,9 @@ use crate::{
     verdict::{self, Verdict},
 };
 
-/// Version of the JSON report layout.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON report layout (2: `header.system`, `header.crash_time`; see
+/// docs/report.md).
+pub const SCHEMA_VERSION: u32 = 2;
 /// Timeline rows shown in Markdown/HTML; the JSON report has them all.
 pub const MAX_ROWS: usize = 500;
 
@@ -30,8 +34,15 @@ pub struct Header {
     pub host: Option<String>,
     /// The capture kernel (`uname -r` or `Linux version` line), when known.
     pub capture_kernel: Option<String>,
-    /// The crashed kernel, when the input holds its boot (console log, vmcore-dmesg).
+    /// The crashed kernel: VMCOREINFO's release when the daemon read it, else the crashed
+    /// boot's `Linux version` line when the input holds it (console log, vmcore-dmesg).
     pub crashed_kernel: Option<String>,
+    /// When the crashed kernel crashed (VMCOREINFO `CRASHTIME`), UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_time: Option<String>,
+    /// The machine, its CPU and firmware (schema 2).
+    #[serde(default)]
+    pub system: system::SystemSection,
     /// The capture kernel's command line.
     pub cmdline: Option<String>,
     /// SMMUv3 instances seen.
@@ -68,10 +79,19 @@ impl Report {
         };
         for e in &sorted {
             match &e.detail {
-                Detail::ObserverStarted { kernel_release, .. } => {
+                Detail::ObserverStarted {
+                    kernel_release,
+                    hostname,
+                    ..
+                } => {
                     header
                         .capture_kernel
                         .get_or_insert_with(|| kernel_release.clone());
+                    if !hostname.is_empty() {
+                        header
+                            .host
+                            .get_or_insert_with(|| crate::system::bounded(hostname));
+                    }
                 }
                 Detail::KernelBoot { version: Some(v) } => {
                     header.capture_kernel.get_or_insert_with(|| v.clone());
@@ -87,7 +107,24 @@ impl Report {
                 _ => {}
             }
         }
-        header.crashed_kernel = crashed_kernel(events, &verdict);
+        header.system = system::SystemSection::find(&sorted, events);
+        if let Some(id) = &header.system.identity {
+            if let Some(k) = &id.crashed_kernel {
+                header.crashed_kernel = Some(k.release.clone());
+                header.crash_time = k.crash_time.and_then(system::utc);
+            }
+            if let Some(k) = &id.running_kernel {
+                header
+                    .capture_kernel
+                    .get_or_insert_with(|| k.release.clone());
+                if header.cmdline.is_none() && !k.cmdline.is_empty() {
+                    header.cmdline = Some(k.cmdline.clone());
+                }
+            }
+        }
+        if header.crashed_kernel.is_none() {
+            header.crashed_kernel = crashed_kernel(events, &verdict);
+        }
         Self {
             header,
             verdict,
@@ -131,20 +168,51 @@ fn crashed_kernel(events: &[Event], verdict: &Verdict) -> Option<String> {
 }
 
 impl Header {
-    /// The header as (label, value) rows, the same in every format; `None` reads "unknown".
+    /// The System section as (label, value) rows, the same in every format; `None` reads
+    /// "unknown".
     #[must_use]
     pub fn rows(&self) -> Vec<(&'static str, Option<String>)> {
-        vec![
-            ("input", Some(self.input.clone())),
+        let sys = &self.system;
+        let id = sys.identity.as_ref();
+        let smmus = match id.map(|i| &i.smmus).filter(|s| !s.is_empty()) {
+            Some(instances) => Some(
+                instances
+                    .iter()
+                    .map(crate::system::smmu::SmmuInstance::summary)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            None => Some(self.smmu_instances.join(", ")).filter(|s| !s.is_empty()),
+        };
+        let mut rows = vec![
+            ("machine", sys.machine.clone()),
+            ("CPU", sys.cpu.clone()),
+            ("firmware", sys.bios.clone()),
+            ("error handling", sys.firmware.clone()),
             ("host", self.host.clone()),
             ("capture kernel", self.capture_kernel.clone()),
             ("crashed kernel", self.crashed_kernel.clone()),
+            ("crash time", self.crash_time.clone()),
             ("command line", self.cmdline.clone()),
-            (
-                "SMMU instances",
-                Some(self.smmu_instances.join(", ")).filter(|s| !s.is_empty()),
-            ),
-        ]
+            ("SMMU instances", smmus),
+            ("identity from", sys.source.clone()),
+        ];
+        if let Some(status) = id.map(|i| &i.status).filter(|s| !s.is_empty()) {
+            rows.push(("not available", Some(status.join("; "))));
+        }
+        rows.push(("input", Some(self.input.clone())));
+        rows
+    }
+
+    /// What the report's title calls the system: the machine, else the host, else "unknown
+    /// system".
+    #[must_use]
+    pub fn system_name(&self) -> String {
+        self.system
+            .machine
+            .clone()
+            .or_else(|| self.host.clone())
+            .unwrap_or_else(|| "unknown system".into())
     }
 }
 

@@ -59,6 +59,19 @@ struct BuildLabels {
     version: String,
 }
 
+/// The machine, so verdicts can be grouped by platform: one series per daemon run.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SystemLabels {
+    vendor: String,
+    product: String,
+    bios_version: String,
+    cpu: String,
+    kernel: String,
+}
+
+/// Longest label value taken from firmware strings (DMI is hostile and unbounded).
+const MAX_LABEL_CHARS: usize = 64;
+
 /// Every metric of the daemon.
 pub struct Metrics {
     registry: Registry,
@@ -72,6 +85,17 @@ pub struct Metrics {
     lines_written: Counter,
     write_failures: Counter,
     mirror_skipped: Counter,
+    system_info: Family<SystemLabels, Gauge>,
+}
+
+fn register_system_info(registry: &mut Registry) -> Family<SystemLabels, Gauge> {
+    let system_info = Family::<SystemLabels, Gauge>::default();
+    registry.register(
+        "system_info",
+        "The machine (DMI vendor and product, else the device-tree model), BIOS version, CPU and running kernel (always 1)",
+        system_info.clone(),
+    );
+    system_info
 }
 
 /// The five verdict words, for a complete info gauge.
@@ -176,6 +200,7 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             })
             .set(1);
+        let system_info = register_system_info(&mut registry);
         let metrics = Self {
             registry,
             events,
@@ -188,6 +213,7 @@ impl Metrics {
             lines_written,
             write_failures,
             mirror_skipped,
+            system_info,
         };
         Arc::new(metrics)
     }
@@ -230,9 +256,38 @@ impl Metrics {
                 Detail::RingBufferDrops { new, .. } => {
                     self.ring_dropped.inc_by(*new);
                 }
+                Detail::SystemIdentity(id) => self.system(id),
                 _ => {}
             }
         }
+    }
+
+    /// Replaces the `system_info` series with this identity's.
+    fn system(&self, id: &crate::system::SystemIdentity) {
+        let label = |s: &str| crate::system::bounded_to(s, MAX_LABEL_CHARS);
+        let dmi = id.dmi.clone().unwrap_or_default();
+        let product = if dmi.product_name.is_empty() {
+            id.device_tree
+                .as_ref()
+                .and_then(crate::system::devicetree::DeviceTree::name)
+                .unwrap_or_default()
+        } else {
+            dmi.product_name.clone()
+        };
+        self.system_info.clear();
+        self.system_info
+            .get_or_create(&SystemLabels {
+                vendor: label(&dmi.sys_vendor),
+                product: label(&product),
+                bios_version: label(&dmi.bios_version),
+                cpu: label(id.cpu.as_ref().map_or("", |c| c.name.as_str())),
+                kernel: label(
+                    id.running_kernel
+                        .as_ref()
+                        .map_or("", |k| k.release.as_str()),
+                ),
+            })
+            .set(1);
     }
 
     fn reset(&self, smmu: &str, path: &str) {
@@ -379,6 +434,71 @@ mod tests {
         }
         assert!(
             text.contains("kdump_dma_observer_reset_to_first_fatal_seconds 2.99"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn system_info_names_the_platform_once_with_bounded_labels() {
+        use crate::system::{
+            RunningKernel, SystemIdentity, cpu::Cpu, devicetree::DeviceTree, dmi::Dmi,
+        };
+        let m = Metrics::new(true, 0.0);
+        let dt = SystemIdentity {
+            device_tree: Some(DeviceTree {
+                model: "linux,dummy-virt".into(),
+                compatible: Vec::new(),
+            }),
+            cpu: Some(Cpu {
+                midr: "0x000f0510".into(),
+                name: "QEMU max".into(),
+                count: None,
+            }),
+            running_kernel: Some(RunningKernel {
+                release: "6.12.57".into(),
+                cmdline: String::new(),
+            }),
+            ..SystemIdentity::default()
+        };
+        m.observe(&[Event::new(
+            1,
+            Source::Observer,
+            Detail::SystemIdentity(Box::new(dt)),
+        )]);
+        let text = m.encode();
+        assert!(
+            text.contains("kdump_dma_observer_system_info{vendor=\"\",product=\"linux,dummy-virt\",bios_version=\"\",cpu=\"QEMU max\",kernel=\"6.12.57\"} 1"),
+            "{text}"
+        );
+        let hostile = SystemIdentity {
+            dmi: Some(Dmi {
+                sys_vendor: format!("Evil\"}} 1\n{}", "V".repeat(500)),
+                product_name: "Box".into(),
+                bios_version: "1.0".into(),
+                ..Dmi::default()
+            }),
+            ..SystemIdentity::default()
+        };
+        m.observe(&[Event::new(
+            2,
+            Source::Observer,
+            Detail::SystemIdentity(Box::new(hostile)),
+        )]);
+        let text = m.encode();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("kdump_dma_observer_system_info{"))
+            .collect();
+        assert_eq!(series.len(), 1, "one platform per run: {series:?}");
+        assert!(series[0].contains("product=\"Box\""), "{}", series[0]);
+        assert!(
+            series[0].contains("vendor=\"Evil\\\"} 1 VVV"),
+            "quote escaped, newline gone: {}",
+            series[0]
+        );
+        assert!(series[0].len() < 300, "bounded: {}", series[0]);
+        assert!(
+            to_classic_text(&text).contains("# TYPE kdump_dma_observer_system_info gauge"),
             "{text}"
         );
     }

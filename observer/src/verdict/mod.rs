@@ -412,6 +412,15 @@ pub fn describe(event: &Event) -> String {
                 if *complete { "complete" } else { "incomplete" }
             )
         }
+        Detail::SystemIdentity(id) => format!(
+            "system: {}; CPU {}; crashed kernel {}",
+            id.machine().unwrap_or_else(|| "unknown machine".into()),
+            id.cpu.as_ref().map_or("unknown", |c| c.name.as_str()),
+            id.crashed_kernel
+                .as_ref()
+                .map_or("unknown", |k| k.release.as_str())
+        ),
+        Detail::PlatformName { source_line, name } => format!("{source_line}: {name}"),
         other => other.kind().replace('_', " "),
     }
 }

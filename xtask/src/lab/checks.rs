@@ -12,6 +12,10 @@ pub const SMMU: &str = "9050000.smmuv3";
 /// The device that takes the injected AER errors.
 pub const AER_DEVICE: &str = super::qemu::AER_DEVICE_BDF;
 
+/// QEMU's `virt` machine boots arm64 with a device tree whose root is compatible with this
+/// (hw/arm/virt.c); it has no `model`, so the kernel's `Machine model:` line shows it too.
+pub const QEMU_VIRT_MODEL: &str = "linux,dummy-virt";
+
 /// One assertion and its outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
@@ -389,6 +393,54 @@ fn reset_from_boot_trace(ev: &Evidence) -> Check {
 }
 
 /// `kind` and the fields that identify an event, for messages.
+/// The MIDR in the last `Booting Linux on physical CPU 0x... [0x<MIDR>]` line of the console
+/// (arch/arm64/kernel/setup.c): the CPU QEMU presents, as the capture kernel read it.
+fn console_midr(console: &str) -> Option<String> {
+    console
+        .lines()
+        .filter_map(|l| {
+            l.split_once("Booting Linux on physical CPU")?
+                .1
+                .split_once("[0x")
+        })
+        .filter_map(|(_, rest)| rest.split_once(']'))
+        .filter_map(|(hex, _)| u32::from_str_radix(hex, 16).ok())
+        .next_back()
+        .map(|m| format!("{m:#010x}"))
+}
+
+/// kdump-aer: the report's System section names the machine QEMU presents (its device-tree
+/// model) and the CPU by the MIDR the kernel printed at boot.
+#[must_use]
+pub fn report_names_the_system(report_json: &Path, console: Option<&str>) -> Check {
+    let name = "report names the machine (QEMU virt device tree) and the CPU (its MIDR)";
+    let report = match std::fs::read_to_string(report_json)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => return Check::new(name, false, format!("{}: {e}", report_json.display())),
+    };
+    let system = &report["header"]["system"];
+    let machine = system["machine"].as_str().unwrap_or("");
+    let cpu = system["cpu"].as_str().unwrap_or("");
+    let Some(midr) = console.and_then(console_midr) else {
+        return Check::new(
+            name,
+            false,
+            "no `Booting Linux on physical CPU ... [0x<MIDR>]` line on the console to compare with",
+        );
+    };
+    Check::new(
+        name,
+        machine == QEMU_VIRT_MODEL && cpu.contains(&format!("MIDR {midr}")),
+        format!(
+            "machine {machine:?} (want {QEMU_VIRT_MODEL:?}), CPU {cpu:?} (want MIDR {midr}), from {}",
+            system["source"].as_str().unwrap_or("nowhere")
+        ),
+    )
+}
+
 fn brief(e: &Value) -> String {
     let mut e = e.clone();
     if let Some(map) = e.as_object_mut() {
@@ -418,6 +470,32 @@ mod tests {
     }
 
     const STOP: &str = r#"{"ts_ns":9,"kind":"observer_stopped","source":"observer","submitted":1,"dropped":0,"received":1,"undecodable":0}"#;
+
+    #[test]
+    fn the_system_check_wants_the_virt_model_and_the_booted_midr() {
+        let dir = std::env::temp_dir().join(format!("xtask-system-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("report.json");
+        let console = "[    0.000000] Booting Linux on physical CPU 0x0000000000 [0x000f0510]\r\n\
+                       [    0.000000] Booting Linux on physical CPU 0x0000000001 [0x000f0510]\r\n";
+        let write = |machine: &str, cpu: &str| {
+            let v = json!({"header": {"system": {"machine": machine, "cpu": cpu, "source": "system_identity event"}}});
+            std::fs::write(&path, v.to_string()).unwrap();
+        };
+        write(
+            QEMU_VIRT_MODEL,
+            "implementer 0x00 part 0x051 r0p0 (MIDR 0x000f0510)",
+        );
+        let c = report_names_the_system(&path, Some(console));
+        assert!(c.passed, "{}", c.detail);
+        write(QEMU_VIRT_MODEL, "unknown");
+        assert!(!report_names_the_system(&path, Some(console)).passed);
+        write("unknown system", "x (MIDR 0x000f0510)");
+        assert!(!report_names_the_system(&path, Some(console)).passed);
+        assert!(!report_names_the_system(&path, None).passed);
+        assert!(!report_names_the_system(&dir.join("nope.json"), Some(console)).passed);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn boot_passes_with_a_probe_and_fails_without() {

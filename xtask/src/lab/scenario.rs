@@ -259,6 +259,15 @@ pub fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
     let mut checks = checks::run(spec.scenario, &Evidence::load(dir));
     let judged = report::write(spec.reporter, spec.scenario, dir).map_err(|e| format!("{e:#}"));
     checks.extend(report::checks(spec.scenario, &judged, dir));
+    if spec.scenario == Scenario::KdumpAer {
+        let console = std::fs::read(dir.join("console.log"))
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        checks.push(checks::report_names_the_system(
+            &dir.join("report.json"),
+            console.as_deref(),
+        ));
+    }
     let verdict = judged.as_ref().ok().map(|j| j.verdict.clone());
     checks.extend(metrics::checks(spec.scenario, dir, verdict.as_deref()));
     if spec.strict {

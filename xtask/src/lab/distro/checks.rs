@@ -97,7 +97,57 @@ pub fn run(ev: &Evidence<'_>) -> Vec<Check> {
     checks.extend(textfile(ev, &verdict));
     checks.push(instrumentation_reached_capture(ev, &verdict));
     checks.push(boot_trace(&timeline));
+    checks.push(identity_in_report(ev));
     checks
+}
+
+/// The release in the first `Linux version <release> (...)` line of the console: the kernel
+/// that booted first, i.e. the one that crashed.
+fn first_linux_version(console: &str) -> Option<String> {
+    console.lines().find_map(|l| {
+        let rest = l.split_once("Linux version ")?.1;
+        rest.split_whitespace().next().map(str::to_owned)
+    })
+}
+
+/// The report next to the dump names the system from the daemon's `system_identity`, with the
+/// crashed kernel's release read from VMCOREINFO (/proc/vmcore's note) matching the kernel that
+/// booted first.
+fn identity_in_report(ev: &Evidence<'_>) -> Check {
+    let name = "report.json names the system and the crashed kernel's release from VMCOREINFO";
+    let report = match ev.json("report.json") {
+        Ok(r) => r,
+        Err(e) => return Check::new(name, false, e),
+    };
+    let system = &report["header"]["system"];
+    let vmcoreinfo = system["identity"]["crashed_kernel"]["release"]
+        .as_str()
+        .unwrap_or("");
+    let console = strip_ansi(&ev.console);
+    let (wanted, from) = match first_linux_version(&console) {
+        Some(r) => (r, "the console's first `Linux version` line"),
+        None => (
+            ev.json("status.json")
+                .ok()
+                .and_then(|s| s["kernel_release"].as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            "status.json (the capture kernel is the same package)",
+        ),
+    };
+    let machine = system["machine"].as_str().unwrap_or("");
+    let cpu = system["cpu"].as_str().unwrap_or("");
+    Check::new(
+        name,
+        !machine.is_empty()
+            && !cpu.is_empty()
+            && !wanted.is_empty()
+            && vmcoreinfo == wanted
+            && report["header"]["crashed_kernel"] == wanted.as_str(),
+        format!(
+            "machine {machine:?}, CPU {cpu:?}, crashed kernel (VMCOREINFO) {vmcoreinfo:?}, want {wanted:?} from {from}; identity from {}",
+            system["source"].as_str().unwrap_or("nowhere")
+        ),
+    )
 }
 
 fn units_enabled(installed: &Installed) -> Check {
@@ -606,6 +656,16 @@ mod tests {
         [   22.4] kdump-dma-observer: v1 {\"kind\":\"smmu_reg_write\",\"value\":\"0x0\"}\n\
         [   22.4] reboot: Restarting system\n\
         [    0.0] Booting Linux on physical CPU 0x0\n";
+
+    #[test]
+    fn the_first_linux_version_is_the_crashed_kernel() {
+        let console = "[    0.0] Booting Linux on physical CPU 0x0\n[    0.0] Linux version 6.12.95+deb12-arm64 (debian-kernel@lists.debian.org) #1\n[    0.0] Linux version 6.1.0-x (y)\n";
+        assert_eq!(
+            first_linux_version(console).as_deref(),
+            Some("6.12.95+deb12-arm64")
+        );
+        assert_eq!(first_linux_version(CONSOLE), None);
+    }
 
     #[test]
     fn orders_the_capture_boots_lines() {
