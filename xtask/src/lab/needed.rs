@@ -125,8 +125,8 @@ mod tests {
         assert_eq!(path, interp);
         assert!(file.is_file());
         // A root without the libraries names the missing one.
-        let empty = std::env::temp_dir();
-        let err = super::closure(&me, &[empty], &dirs)
+        let empty = tempfile::tempdir().unwrap();
+        let err = super::closure(&me, &[empty.path().to_path_buf()], &dirs)
             .unwrap_err()
             .to_string();
         assert!(
