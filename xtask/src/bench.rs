@@ -383,8 +383,11 @@ fn observer_throughput(observer: &Path, dir: &Path) -> anyhow::Result<serde_json
 
 fn bpftrace_throughput(script: &Path) -> anyhow::Result<serde_json::Value> {
     let storm = Storm::fork(STORM_CALLS_PER_THREAD);
-    let out = std::env::temp_dir().join(format!("bench-bpftrace-{}.json", std::process::id()));
-    let file = std::fs::File::create(&out)?;
+    let out = tempfile::Builder::new()
+        .prefix("bench-bpftrace-")
+        .suffix(".json")
+        .tempfile()?;
+    let file = out.reopen()?;
     let mut child = Guard(
         Command::new("bpftrace")
             .args(["-f", "json"])
@@ -394,12 +397,11 @@ fn bpftrace_throughput(script: &Path) -> anyhow::Result<serde_json::Value> {
             .stderr(Stdio::null())
             .spawn()?,
     );
-    let times = storm_into(&out, storm, |t| {
+    let times = storm_into(out.path(), storm, |t| {
         t.windows(15).any(|w| w == b"attached_probes")
     })?;
     child.stop();
-    let text = std::fs::read_to_string(&out)?;
-    let _ = std::fs::remove_file(&out);
+    let text = std::fs::read_to_string(out.path())?;
     let delivered = text.lines().filter(|l| l.contains("\"printf\"")).count() as u64;
     let reported_lost: u64 = text
         .lines()

@@ -141,15 +141,10 @@ fn tail(text: &str, n: usize) -> String {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("xtask-bounded-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn keeps_output_and_status() {
-        let dir = scratch("ok");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let input = dir.join("in.txt");
         std::fs::write(&input, "from stdin\n").unwrap();
         let ran = run(
@@ -163,12 +158,12 @@ mod tests {
         assert_eq!(ran.stdout, "from stdin\n");
         assert_eq!(ran.stderr_tail(5), "    | oops");
         assert!(ran.logs.1.ends_with("sh.stderr"));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn kills_the_whole_group_at_the_deadline() {
-        let dir = scratch("slow");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let pid_file = dir.join("grandchild.pid");
         let script = format!(
             "sleep 30 & echo $! > {}; echo started >&2; wait",
@@ -199,6 +194,5 @@ mod tests {
             state.is_empty() || state.contains(") Z"),
             "grandchild still running: {state}"
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

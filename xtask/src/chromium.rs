@@ -6,7 +6,6 @@ use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
     process::Command,
-    sync::atomic::{AtomicU32, Ordering},
     time::Duration,
 };
 
@@ -99,24 +98,19 @@ impl Chromium {
     }
 
     fn visit(&self, page: &Path, name: &str, extra: &[String]) -> anyhow::Result<Visit> {
-        static RUNS: AtomicU32 = AtomicU32::new(0);
         let page = std::fs::canonicalize(page)
             .with_context(|| format!("no page to load at {}", page.display()))?;
-        let profile = std::env::temp_dir().join(format!(
-            "xtask-chromium-{}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&profile);
-        std::fs::create_dir_all(&profile)
-            .with_context(|| format!("creating {}", profile.display()))?;
+        let profile = tempfile::Builder::new()
+            .prefix("xtask-chromium-")
+            .tempdir()
+            .context("creating Chromium's profile folder")?;
         let mut cmd = Command::new(&self.binary);
         cmd.args(FLAGS)
-            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(extra)
             .arg(file_url(&page));
         let ran = bounded::run(&mut cmd, TIMEOUT, &self.logs.join(name), None);
-        let _ = std::fs::remove_dir_all(&profile);
+        drop(profile);
         let ran = ran?;
         ensure!(
             ran.status.success(),

@@ -1,7 +1,11 @@
 //! `cargo xtask ci`: everything CI checks, in the order that fails fastest.
 use std::{path::Path, process::Command};
 
-use crate::{cmd, dashboards, deb, fuzz, html_check, lab, setup, test, toolchain};
+use crate::{cmd, cycles, dashboards, deb, fuzz, html_check, lab, setup, test, toolchain};
+
+/// Whether a module cycle fails CI. `false` while observer/xtask cycles remain: the step only
+/// prints them. Flip to `true` once `cargo xtask cycles` passes.
+const CYCLES_FAIL_CI: bool = false;
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -14,6 +18,13 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         root,
         Command::new("cargo").args(["fmt", "--all", "--check"]),
     )?;
+
+    step("module cycles (cargo xtask cycles)");
+    match cycles::run(root, &cycles::CyclesArgs { dirs: Vec::new() }) {
+        Err(e) if CYCLES_FAIL_CI => return Err(e),
+        Err(e) => eprintln!("cycles: not failing CI yet (CYCLES_FAIL_CI in xtask/src/ci.rs): {e}"),
+        Ok(()) => {}
+    }
 
     step("clippy (userspace)");
     cmd::run(

@@ -14,12 +14,12 @@ use std::{
     collections::BTreeSet,
     fmt::Write as _,
     fs::File,
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpListener, TcpStream},
+    io::Write as _,
+    net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     thread::sleep,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail, ensure};
@@ -126,7 +126,14 @@ pub fn run(root: &Path, args: &DashboardsArgs) -> anyhow::Result<()> {
     ensure_packages()?;
     let observer = crate::lab::report::build_observer(root)?;
 
-    let tmp = TempDir::new(args.keep_temp)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix("kdump-dma-observer-dashboards-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    if args.keep_temp {
+        tmp.disable_cleanup(true);
+        eprintln!("dashboards-test: keeping {}", tmp.path().display());
+    }
     let mut procs = Processes::default();
 
     // promtool on the rules first: nothing else is meaningful if they do not load.
@@ -169,7 +176,7 @@ pub fn run(root: &Path, args: &DashboardsArgs) -> anyhow::Result<()> {
 
     // promtool check metrics reads the Prometheus text format on stdin.
     for (input, addr) in &replays {
-        let (status, body) = http_get(*addr, "/metrics")?;
+        let (status, body) = http_get(*addr, "/metrics", &[])?;
         ensure!(status == 200, "GET http://{addr}/metrics: HTTP {status}");
         check_metrics(
             &format!("/metrics of replay {}", input.label),
@@ -440,39 +447,6 @@ fn check_metrics(what: &str, exposition: &str, findings: &mut Findings) -> anyho
 
 // ---- processes ----------------------------------------------------------------------------
 
-/// A temporary folder removed on drop (unless kept).
-struct TempDir {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl TempDir {
-    fn new(keep: bool) -> anyhow::Result<Self> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "kdump-dma-observer-dashboards-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Self { path, keep })
-    }
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if self.keep {
-            eprintln!("kept {}", self.path.display());
-        } else if let Err(e) = std::fs::remove_dir_all(&self.path) {
-            eprintln!("cannot remove {}: {e}", self.path.display());
-        }
-    }
-}
-
 /// A child process with its combined output in a log file; stopped on drop.
 struct Process {
     name: String,
@@ -601,7 +575,7 @@ impl Processes {
         let proc = self.0.last_mut().expect("just pushed");
         wait_until("node_exporter to serve /metrics", || {
             proc.check_alive()?;
-            Ok(http_get(addr, "/metrics")
+            Ok(http_get(addr, "/metrics", &[])
                 .ok()
                 .filter(|(status, _)| *status == 200))
         })?;
@@ -653,7 +627,7 @@ impl Processes {
         let proc = self.0.last_mut().expect("just pushed");
         wait_until("prometheus to be ready", || {
             proc.check_alive()?;
-            Ok(http_get(addr, "/-/ready")
+            Ok(http_get(addr, "/-/ready", &[])
                 .ok()
                 .filter(|(status, _)| *status == 200))
         })?;
@@ -688,77 +662,29 @@ fn wait_until<T>(
 
 // ---- HTTP ---------------------------------------------------------------------------------
 
-/// `GET path` over HTTP/1.1 on a loopback address; returns the status and the body.
-fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+/// `GET path?query` on a loopback address (ureq: no proxy, bounded waits); returns the status
+/// and the body.
+fn http_get(addr: SocketAddr, path: &str, query: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
     ensure!(addr.ip().is_loopback(), "{addr} is not a loopback address");
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: cargo-xtask-dashboards-test\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .with_context(|| format!("reading the answer to GET http://{addr}{path}"))?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .with_context(|| format!("GET http://{addr}{path}: no HTTP header in the answer"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let body = &raw[split + 4..];
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .with_context(|| format!("GET http://{addr}{path}: bad status line in {head:?}"))?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(body).with_context(|| format!("GET http://{addr}{path}: bad chunked body"))?
-    } else {
-        body.to_vec()
-    };
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-/// Decodes a `Transfer-Encoding: chunked` body.
-fn dechunk(mut body: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("chunk size line without CRLF")?;
-        let size_text = String::from_utf8_lossy(&body[..eol]);
-        let size_hex = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .with_context(|| format!("bad chunk size {size_hex:?}"))?;
-        body = &body[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        ensure!(body.len() >= size + 2, "truncated chunk");
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
-}
-
-/// Percent-encodes a query-string value.
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(20)))
+        .user_agent("cargo-xtask-dashboards-test")
+        .build()
+        .into();
+    let url = format!("http://{addr}{path}");
+    let mut answer = agent
+        .get(&url)
+        .query_pairs(query.iter().copied())
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    let body = answer
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("reading the answer to GET {url}"))?;
+    Ok((answer.status().as_u16(), body))
 }
 
 // ---- the Prometheus HTTP API --------------------------------------------------------------
@@ -768,9 +694,9 @@ struct Api {
 }
 
 impl Api {
-    /// `GET /api/v1/<path>`; the `data` of a `success` answer.
-    fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let (status, body) = http_get(self.addr, &format!("/api/v1/{path}"))?;
+    /// `GET /api/v1/<path>?<query>`; the `data` of a `success` answer.
+    fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let (status, body) = http_get(self.addr, &format!("/api/v1/{path}"), query)?;
         let json: Value = serde_json::from_str(&body)
             .with_context(|| format!("/api/v1/{path}: HTTP {status}, not JSON: {body}"))?;
         if json["status"] != "success" {
@@ -785,7 +711,7 @@ impl Api {
 
     /// Evaluates an instant query; returns its vector (or the scalar/string as one element).
     fn query(&self, expr: &str) -> anyhow::Result<Vec<Value>> {
-        let data = self.get(&format!("query?query={}", url_encode(expr)))?;
+        let data = self.get("query", &[("query", expr)])?;
         Ok(match &data["result"] {
             Value::Array(v) if data["resultType"] == "vector" || data["resultType"] == "matrix" => {
                 v.clone()
@@ -825,7 +751,7 @@ impl Api {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let targets = self.get("targets").unwrap_or(Value::Null);
+                let targets = self.get("targets", &[]).unwrap_or(Value::Null);
                 let mut states = String::new();
                 for t in targets["activeTargets"].as_array().into_iter().flatten() {
                     let _ = write!(
@@ -1088,7 +1014,7 @@ fn collect_panels<'a>(panels: &'a Value, out: &mut Vec<&'a Value>) {
 /// Every alert expression Prometheus loaded must return data; each alert must fire for the
 /// inputs that deserve it and only those, and reach its state.
 fn check_alerts(api: &Api, table: &mut Vec<Row>, findings: &mut Findings) -> anyhow::Result<()> {
-    let groups = api.get("rules?type=alert")?;
+    let groups = api.get("rules", &[("type", "alert")])?;
     let mut loaded = Vec::new();
     for group in groups["groups"].as_array().into_iter().flatten() {
         for rule in group["rules"].as_array().into_iter().flatten() {
@@ -1143,7 +1069,7 @@ fn check_alerts(api: &Api, table: &mut Vec<Row>, findings: &mut Findings) -> any
 
     // The rule evaluation itself: Prometheus must hold each due alert in its expected state.
     let outcome = wait_until("the alerts to reach their states", || {
-        let alerts = api.get("alerts")?;
+        let alerts = api.get("alerts", &[])?;
         let list = alerts["alerts"].as_array().cloned().unwrap_or_default();
         let reached = due.iter().all(|(e, input)| {
             list.iter().any(|a| {
@@ -1182,21 +1108,6 @@ fn inputs_of(result: &[Value]) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunked_bodies_are_decoded() {
-        let body = b"4\r\nWiki\r\n6;ext=1\r\npedia \r\n0\r\n\r\n";
-        assert_eq!(dechunk(body).unwrap(), b"Wikipedia ");
-        assert!(dechunk(b"5\r\nab").is_err());
-    }
-
-    #[test]
-    fn queries_are_percent_encoded() {
-        assert_eq!(
-            url_encode("sum(x{a=\"b\"}[1m]) > 0"),
-            "sum%28x%7Ba%3D%22b%22%7D%5B1m%5D%29%20%3E%200"
-        );
-    }
 
     #[test]
     fn grafana_variables_become_concrete() {

@@ -10,6 +10,13 @@
 //! | `/var/lib/prometheus/node-exporter/` | node_exporter's textfile directory, for `recover` |
 //!
 //! The maintainer scripts (`packaging/debian/`) enable both units on install.
+//!
+//! Kept by hand rather than `cargo-deb`: the packaging itself is one `dpkg-deb --build` call;
+//! what this file adds is staging plus the checks on the staged tree (`systemd-analyze verify`,
+//! a dracut initramfs built with the module: `packaging_checks`), which cargo-deb does not do.
+//! cargo-deb would also have to be installed by `cargo install` in CI, and its assets cannot
+//! ship the empty node_exporter textfile folder. The man page still comes from `help2man`:
+//! `clap_mangen` needs the observer's `clap::Command`, which only its binary (`cli/`) holds.
 use std::{
     fmt::Write as _,
     os::unix::fs::PermissionsExt as _,

@@ -28,8 +28,8 @@ use serde_json::Value;
 use crate::{
     build,
     chromium::{Chromium, Visit},
+    ink::{self, Ink},
     lab::{self, checks::Check},
-    png,
 };
 
 /// `cargo xtask html-check`.
@@ -175,11 +175,11 @@ pub fn check(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<Vec<Check>> {
     Ok(checks)
 }
 
-fn ink(png_path: &Path) -> anyhow::Result<png::Ink> {
+fn ink(png_path: &Path) -> anyhow::Result<Ink> {
     let bytes =
         std::fs::read(png_path).with_context(|| format!("reading {}", png_path.display()))?;
-    let img = png::decode(&bytes).with_context(|| format!("decoding {}", png_path.display()))?;
-    Ok(png::Ink::of(&img))
+    let img = ink::decode(&bytes).with_context(|| format!("decoding {}", png_path.display()))?;
+    Ok(Ink::of(&img))
 }
 
 fn canary_console(console: &[String]) -> Check {

@@ -5,6 +5,7 @@ mod build;
 mod chromium;
 mod ci;
 mod cmd;
+mod cycles;
 mod dashboards;
 mod deb;
 mod debian;
@@ -12,10 +13,9 @@ mod demo;
 mod elf;
 mod fuzz;
 mod html_check;
-mod inflate;
+mod ink;
 mod lab;
 mod packaging_checks;
-mod png;
 mod setup;
 mod test;
 mod toolchain;
@@ -71,6 +71,9 @@ enum Task {
     /// Check the Grafana dashboard and the alert rules in dashboards/ on a real Prometheus
     /// (installs Debian's prometheus and prometheus-node-exporter if missing).
     DashboardsTest(dashboards::DashboardsArgs),
+    /// Fail, naming each one, when modules of one folder import each other in a circle
+    /// (`use crate::`/`super::` paths in observer/src and xtask/src; tests left out).
+    Cycles(cycles::CyclesArgs),
     /// Fuzz the observer's parsers (cargo-fuzz on the pinned nightly, installed if missing) for
     /// a bounded time per target; fails on any crash, naming its input and how to reproduce it.
     Fuzz(fuzz::FuzzArgs),
@@ -90,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         Task::Ci => ci::run(&root),
         Task::Test(args) => test::run_cli(&root, &args),
         Task::DashboardsTest(args) => dashboards::run(&root, &args),
+        Task::Cycles(args) => cycles::run(&root, &args),
         Task::Fuzz(args) => fuzz::run(&root, &args),
     }
 }

@@ -375,7 +375,8 @@ mod tests {
 
     #[test]
     fn follower_hands_out_complete_lines_only() {
-        let path = std::env::temp_dir().join(format!("xtask-console-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("console.log");
         let mut f = Follower::new(&path);
         assert!(f.poll().unwrap().is_empty(), "no file yet");
         let mut file = std::fs::File::create(&path).unwrap();
@@ -384,6 +385,5 @@ mod tests {
         file.write_all(b"o\nthree").unwrap();
         assert_eq!(f.poll().unwrap(), ["two"]);
         assert_eq!(f.rest().as_deref(), Some("three"));
-        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -133,7 +133,8 @@ mod tests {
             .map(|s| s.name())
             .collect();
         assert_eq!(expecting, ["kdump", "kdump-aer", "external-abort"]);
-        let dir = std::env::temp_dir().join(format!("xtask-metrics-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         assert!(checks(Scenario::Boot, &dir, None).is_empty());
         let missing = checks(Scenario::Kdump, &dir, Some("reset-no-fatal"));
         assert_eq!(missing.len(), 1);

@@ -257,8 +257,8 @@ mod tests {
 
     #[test]
     fn verdict_checks_pass_and_fail() {
-        let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         for f in FILES {
             std::fs::write(dir.join(f), "x").unwrap();
         }
@@ -317,7 +317,6 @@ mod tests {
         let failed = checks(Scenario::Boot, &Err("report crashed".into()), &dir);
         assert_eq!(failed.len(), 1);
         assert!(!failed[0].passed && failed[0].detail.contains("report crashed"));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

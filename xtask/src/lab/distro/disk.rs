@@ -199,7 +199,8 @@ mod tests {
             eprintln!("SKIPPED: e2fsprogs is not installed");
             return;
         }
-        let base = std::env::temp_dir().join(format!("xtask-disk-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
         let root = base.join("root");
         std::fs::create_dir_all(root.join("var/crash/202611240852")).unwrap();
         std::fs::write(
@@ -236,6 +237,5 @@ mod tests {
         let err = image.list("/no/such").unwrap_err().to_string();
         assert!(err.contains("File not found"), "{err}");
         assert!(image.copy_out("/no/such", &to).is_err());
-        std::fs::remove_dir_all(&base).unwrap();
     }
 }

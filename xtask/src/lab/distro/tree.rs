@@ -117,7 +117,8 @@ mod tests {
 
     #[test]
     fn removes_a_plain_tree_and_copies_with_cp_a() {
-        let base = std::env::temp_dir().join(format!("xtask-tree-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("base");
         let from = base.join("from");
         std::fs::create_dir_all(from.join("etc")).unwrap();
         std::fs::write(from.join("etc/hostname"), "kdumplab\n").unwrap();
