@@ -19,6 +19,7 @@ pub mod sinks;
 pub mod smmu;
 pub mod sources;
 pub mod status;
+pub mod system;
 pub mod timeline;
 pub mod verdict;
 

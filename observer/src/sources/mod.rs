@@ -2,3 +2,4 @@
 pub mod boot_trace;
 pub mod ebpf;
 pub mod kmsg;
+pub mod pci_snapshot;
