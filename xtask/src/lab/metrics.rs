@@ -132,7 +132,16 @@ mod tests {
             .filter(|&&s| expected(s))
             .map(|s| s.name())
             .collect();
-        assert_eq!(expecting, ["kdump", "kdump-aer", "external-abort"]);
+        assert_eq!(
+            expecting,
+            [
+                "kdump",
+                "kdump-aer",
+                "external-abort",
+                "kdump-reset-aer",
+                "kdump-compat"
+            ]
+        );
         let dir = std::env::temp_dir().join(format!("xtask-metrics-{}", std::process::id()));
         assert!(checks(Scenario::Boot, &dir, None).is_empty());
         let missing = checks(Scenario::Kdump, &dir, Some("reset-no-fatal"));
