@@ -7,6 +7,7 @@ pub mod html;
 pub mod input;
 pub mod json;
 pub mod markdown;
+pub mod pci;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,8 @@ pub struct Report {
     /// Position of the judged boot's first event in the whole ordered input: evidence index
     /// minus this is the row in `timeline`.
     pub boot_start: usize,
+    /// PCI devices that can master DMA or carry error bits or residue (`pci_device` events).
+    pub pci: Vec<pci::PciRow>,
 }
 
 impl Report {
@@ -91,6 +94,7 @@ impl Report {
         Self {
             header,
             verdict,
+            pci: pci::rows(&sorted),
             timeline: sorted,
             boot_start,
         }
