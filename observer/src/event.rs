@@ -400,6 +400,7 @@ pub struct PciAer {
     pub cap_control: String,
     /// Bits 4:0 of the capabilities and control register, with the error's name.
     pub first_error_pointer: u8,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub first_error: String,
     /// Four dwords, hex.
     pub header_log: String,

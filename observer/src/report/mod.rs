@@ -180,9 +180,19 @@ pub fn lane(event: &Event) -> Option<&'static str> {
         Detail::Ghes { .. } | Detail::GhesFatal => "GHES",
         Detail::Serror { .. } | Detail::ExternalAbort { .. } => "SError / abort",
         Detail::Panic { .. } => "panic",
+        // Config-space reports with something to show (not every bus master).
+        Detail::PciDevice(ref d) if !d.errors.is_empty() || !d.residue.is_empty() => "PCI",
         _ => return None,
     })
 }
 
 /// The lanes, top to bottom.
-pub const LANES: &[&str] = &["SMMU", "AER", "DPC", "GHES", "SError / abort", "panic"];
+pub const LANES: &[&str] = &[
+    "SMMU",
+    "AER",
+    "DPC",
+    "PCI",
+    "GHES",
+    "SError / abort",
+    "panic",
+];

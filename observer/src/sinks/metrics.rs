@@ -452,6 +452,37 @@ mod tests {
     }
 
     #[test]
+    fn live_verdict_counts_config_space_residue() {
+        let m = Metrics::new(true, 0.0);
+        let reset = Event::new(
+            1_000_000_000,
+            Source::Kmsg,
+            Detail::SmmuReset {
+                smmu: "9050000.smmuv3".into(),
+                writes: Vec::new(),
+            },
+        );
+        let residue = Event::new(
+            5_000_000_000,
+            Source::Observer,
+            Detail::PciDevice(Box::new(crate::event::PciDevice {
+                snapshot: "start".into(),
+                bdf: "0000:02:00.0".into(),
+                smmu: Some("9050000.smmuv3".into()),
+                residue: vec!["First Error Pointer = 18 (MalfTLP)".into()],
+                uncorrectable_residue: true,
+                ..crate::event::PciDevice::default()
+            })),
+        );
+        m.observe(&[reset, residue]);
+        let text = m.encode();
+        assert!(
+            text.contains("kdump_dma_observer_verdict{verdict=\"flagged\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn textfile_is_written_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let m = Metrics::new(false, 0.0);

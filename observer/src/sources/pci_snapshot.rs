@@ -176,7 +176,11 @@ fn fill_registers(d: &mut PciDevice, c: &Config) {
         cor_status: format!("{:#010x}", a.cor_status),
         cap_control: format!("{:#010x}", a.cap_control),
         first_error_pointer: a.first_error_pointer(),
-        first_error: config::uncor_name(a.first_error_pointer()).0.into(),
+        // 0 is also the reset value: no name then.
+        first_error: match a.first_error_pointer() {
+            0 => String::new(),
+            fep => config::uncor_name(fep).0.into(),
+        },
         header_log: header_log_hex(&a.header_log),
         root_status: a.root.map(|r| format!("{:#010x}", r.status)),
         error_source: a.root.map(|r| format!("{:#010x}", r.error_source)),

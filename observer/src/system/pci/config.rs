@@ -268,8 +268,20 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
             ));
         }
     }
+    bound_notes(&mut config.notes);
     Ok(config)
 }
+
+fn bound_notes(notes: &mut Vec<String>) {
+    notes.dedup();
+    if notes.len() > MAX_NOTES {
+        notes.truncate(MAX_NOTES - 1);
+        notes.push("further problems not listed".into());
+    }
+}
+
+/// At most this many notes per device: a hostile capability list cannot flood the timeline.
+pub const MAX_NOTES: usize = 8;
 
 fn walk_capabilities(bytes: &[u8], config: &mut Config) {
     let mut pos = usize::from(bytes[0x34] & 0xfc);
@@ -568,6 +580,17 @@ mod tests {
         put32(&mut b, 0x140, 0x1d | (0x100 << 20)); // DPC points back at AER
         let c = parse(&b).unwrap();
         assert!(c.notes.iter().any(|n| n.contains("does not end")));
+    }
+
+    #[test]
+    fn notes_are_bounded() {
+        let mut notes: Vec<String> = (0..20).map(|i| format!("problem {i}")).collect();
+        bound_notes(&mut notes);
+        assert_eq!(notes.len(), MAX_NOTES);
+        assert_eq!(notes.last().unwrap(), "further problems not listed");
+        let mut few = vec!["a".to_owned(), "a".to_owned()];
+        bound_notes(&mut few);
+        assert_eq!(few, ["a"]);
     }
 
     #[test]
