@@ -14,7 +14,7 @@ pub const PCI_IDS: &[&str] = &["/usr/share/misc/pci.ids", "/usr/share/hwdata/pci
 pub const REGISTERS: &[(&str, &str)] = &[
     (
         "Status / SecStatus",
-        "PCI Status (0x06) and a bridge's Secondary Status (0x1e): RecMasterAbort = a request of this device got no completion; RecTargetAbort / SigTargetAbort = a completer aborted; SigSystemError = the device signalled a fatal or non-fatal error; parity bits",
+        "PCI Status (0x06) and a bridge's Secondary Status (0x1e): RecMasterAbort = a request of this device got no completion; RecTargetAbort / SigTargetAbort = a completer aborted; SigSystemError = the function sent ERR_FATAL or ERR_NONFATAL (RecSystemError on a bridge's secondary side: one came from below); parity bits",
     ),
     (
         "DevSta",

@@ -99,9 +99,7 @@ pub fn missing(range: &[Event], audit: &CmdlineAudit) -> Vec<String> {
     let wiped: Vec<&str> = range
         .iter()
         .filter_map(|e| match &e.detail {
-            Detail::PciDevice(d) if d.uncorrectable_residue && !d.uncorrectable => {
-                Some(d.bdf.as_str())
-            }
+            Detail::PciDevice(d) if d.uncorrectable_residue => Some(d.bdf.as_str()),
             _ => None,
         })
         .collect();

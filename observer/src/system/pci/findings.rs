@@ -16,7 +16,8 @@ pub struct Findings {
     /// Traces of errors whose status bits are clear.
     pub residue: Vec<String>,
     /// Whether an uncorrectable error is latched (unmasked UESta bit, DevSta Fatal/NonFatal,
-    /// a root port that received ERR_FATAL/NONFATAL, DPC triggered).
+    /// Signaled/Received System Error, a root port that received ERR_FATAL/NONFATAL, DPC
+    /// triggered).
     pub uncorrectable: bool,
     /// Whether the residue points at an uncorrectable error (First Error Pointer or the
     /// uncorrectable half of Error Source Identification).
@@ -40,8 +41,21 @@ pub fn findings(config: &Config, domain: u16) -> Findings {
             f.errors.push(format!("Status.{short}"));
         }
         if config.secondary_status.is_some_and(|s| s & bit != 0) {
+            // On the secondary side bit 14 is Received System Error (PCI-to-PCI bridge spec).
+            let short = if *bit == 1 << 14 {
+                "RecSystemError"
+            } else {
+                short
+            };
             f.errors.push(format!("SecStatus.{short}"));
         }
+    }
+    // A PCIe function sets Signaled System Error when it sends ERR_FATAL or ERR_NONFATAL; a
+    // bridge's Received System Error when one came from below (PCIe r6.0 7.5.1.1.4, 7.5.1.3.7).
+    // Nothing in the kernel's AER paths clears these bits.
+    if config.status & (1 << 14) != 0 || config.secondary_status.is_some_and(|s| s & (1 << 14) != 0)
+    {
+        f.uncorrectable = true;
     }
     if let Some(pcie) = config.pcie {
         for (bit, short, _) in DEVSTA_ERRORS {
@@ -249,6 +263,20 @@ mod tests {
             f.errors,
             ["Status.RecMasterAbort", "DPC.Trigger (ERR_FATAL received)"]
         );
+        assert!(f.uncorrectable);
+    }
+
+    #[test]
+    fn system_error_bits_are_latched_uncorrectable_errors() {
+        let mut c = base();
+        c.status |= 1 << 14;
+        let f = findings(&c, 0);
+        assert_eq!(f.errors, ["Status.SigSystemError"]);
+        assert!(f.uncorrectable);
+        let mut bridge = base();
+        bridge.secondary_status = Some(1 << 14);
+        let f = findings(&bridge, 0);
+        assert_eq!(f.errors, ["SecStatus.RecSystemError"]);
         assert!(f.uncorrectable);
     }
 
