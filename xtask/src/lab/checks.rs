@@ -258,10 +258,11 @@ fn pci_evidence(ev: &Evidence, new: bool) -> Check {
     };
     let about_device = |e: &&Value| {
         e["bdf"] == AER_DEVICE
-            || e["residue"].as_array().is_some_and(|r| {
-                r.iter()
-                    .any(|l| l.as_str().is_some_and(|l| l.contains(AER_DEVICE)))
-            })
+            || !new
+                && e["residue"].as_array().is_some_and(|r| {
+                    r.iter()
+                        .any(|l| l.as_str().is_some_and(|l| l.contains(AER_DEVICE)))
+                })
     };
     let hit = ev.of_kind("pci_device").filter(about_device).find(|e| {
         if new {

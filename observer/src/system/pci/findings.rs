@@ -104,22 +104,35 @@ pub fn findings(config: &Config, domain: u16) -> Findings {
             ));
         }
         if let Some(root) = aer.root {
-            for short in config::bit_names(root.status & 0x7f, ROOT_STATUS_BITS) {
-                f.errors.push(format!("RootSta.{short}"));
-            }
-            if root.status & (1 << 2) != 0 {
-                f.uncorrectable = true;
-            }
             let uncor_src = (root.error_source >> 16) as u16;
             let cor_src = (root.error_source & 0xffff) as u16;
-            if uncor_src != 0 {
+            let uncor_rcv = root.status & (1 << 2) != 0;
+            let cor_rcv = root.status & 1 != 0;
+            for short in config::bit_names(root.status & 0x7f, ROOT_STATUS_BITS) {
+                // While a message is latched, the Error Source Identification names its sender.
+                f.errors.push(match short {
+                    "ERR_UNCOR" if uncor_src != 0 => format!(
+                        "RootSta.ERR_UNCOR from {}",
+                        config::requester_bdf(domain, uncor_src)
+                    ),
+                    "ERR_COR" if cor_src != 0 => format!(
+                        "RootSta.ERR_COR from {}",
+                        config::requester_bdf(domain, cor_src)
+                    ),
+                    _ => format!("RootSta.{short}"),
+                });
+            }
+            if uncor_rcv {
+                f.uncorrectable = true;
+            }
+            if uncor_src != 0 && !uncor_rcv {
                 f.residue.push(format!(
                     "Error Source Identification names {} as the source of the last ERR_FATAL/NONFATAL",
                     config::requester_bdf(domain, uncor_src)
                 ));
                 f.uncorrectable_residue = true;
             }
-            if cor_src != 0 {
+            if cor_src != 0 && !cor_rcv {
                 f.residue.push(format!(
                     "Error Source Identification names {} as the source of the last ERR_COR",
                     config::requester_bdf(domain, cor_src)
@@ -248,6 +261,21 @@ mod tests {
                 "Error Source Identification names 0000:02:00.0 as the source of the last ERR_FATAL/NONFATAL"
             ]
         );
+    }
+
+    #[test]
+    fn a_latched_root_message_names_its_source_instead_of_residue() {
+        let mut c = base();
+        c.pcie.as_mut().unwrap().port_type = 4;
+        c.aer.as_mut().unwrap().root = Some(AerRoot {
+            status: 0b100,
+            error_source: 0x0200_0000,
+        });
+        let f = findings(&c, 0);
+        assert_eq!(f.errors, ["RootSta.ERR_UNCOR from 0000:02:00.0"]);
+        assert!(f.uncorrectable);
+        assert!(f.residue.is_empty(), "{f:?}");
+        assert!(!f.uncorrectable_residue);
     }
 
     #[test]
