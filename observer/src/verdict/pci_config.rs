@@ -96,10 +96,28 @@ pub fn missing(range: &[Event], audit: &CmdlineAudit) -> Vec<String> {
         }
         None => {}
     }
+    // Residue of errors the kernel reported (an `aer` event about the device, or about the
+    // device the residue names) was not wiped unseen.
+    let reported: Vec<&str> = range
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::Aer { device, .. } => Some(device.as_str()),
+            _ => None,
+        })
+        .collect();
     let wiped: Vec<&str> = range
         .iter()
         .filter_map(|e| match &e.detail {
-            Detail::PciDevice(d) if d.uncorrectable_residue => Some(d.bdf.as_str()),
+            Detail::PciDevice(d)
+                if d.uncorrectable_residue
+                    && !reported.contains(&d.bdf.as_str())
+                    && !d
+                        .residue
+                        .iter()
+                        .any(|r| reported.iter().any(|bdf| r.contains(bdf))) =>
+            {
+                Some(d.bdf.as_str())
+            }
             _ => None,
         })
         .collect();
@@ -169,6 +187,30 @@ mod tests {
         assert!(m[1].contains("residue on 0000:02:00.0"), "{m:?}");
         let none = missing(&[], &cmdline_audit::audit(Some("reset_devices"), None));
         assert!(none.is_empty(), "{none:?}");
+    }
+
+    #[test]
+    fn residue_of_reported_errors_was_not_wiped_unseen() {
+        let mut port = device("start", false, true, &[]);
+        port.bdf = "0000:00:03.0".into();
+        port.residue = vec![
+            "Error Source Identification names 0000:02:00.0 as the source of the last ERR_FATAL/NONFATAL".into(),
+        ];
+        let aer = Event::new(
+            1,
+            Source::Kmsg,
+            Detail::Aer {
+                device: "0000:02:00.0".into(),
+                severity: crate::event::AerSeverity::Fatal,
+                status: None,
+                error_type: None,
+                reporter: None,
+                errors: Vec::new(),
+            },
+        );
+        let audit = CmdlineAudit::default();
+        assert!(missing(&[event(port.clone()), aer], &audit).is_empty());
+        assert_eq!(missing(&[event(port)], &audit).len(), 1);
     }
 
     #[test]
