@@ -239,7 +239,8 @@ fn port_services(dir: &Path) -> (usize, usize) {
     (aer, dpc)
 }
 
-/// Builds a fake sysfs tree for tests and benchmarks.
+/// Builds a fake sysfs tree for tests, benchmarks and the fuzz target (not for production use).
+#[doc(hidden)]
 pub mod fake {
     use std::path::Path;
 
