@@ -660,7 +660,7 @@ mod pci_tests {
         let root_port = json!({"ts_ns": 1, "kind": "pci_device", "source": "observer",
             "snapshot": "start", "bdf": "0000:00:01.0", "uncorrectable_residue": true,
             "residue": [format!("Error Source Identification names {AER_DEVICE} as the source of the last ERR_FATAL/NONFATAL")]});
-        assert!(pci_evidence(&timeline(&[root_port.clone()]), false).passed);
+        assert!(pci_evidence(&timeline(std::slice::from_ref(&root_port)), false).passed);
         assert!(
             !pci_evidence(&timeline(&[root_port]), true).passed,
             "residue is not a latched, new bit"

@@ -417,25 +417,7 @@ fn follow(
             if in_capture_boot && !reset_injected && line.contains(RESET_LINE) {
                 // As real aborts do: right at the reset, long before any userspace.
                 reset_injected = true;
-                let seen = Instant::now();
-                let at = started.elapsed().as_secs_f64();
-                eprintln!("lab: {label} +{at:5.1} s  capture kernel reset its SMMU; injecting");
-                let first = log.injections.len();
-                inject_aer(
-                    qmp,
-                    scenario.reset_injections(),
-                    Duration::ZERO,
-                    started,
-                    label,
-                    log,
-                )?;
-                let ms = seen.elapsed().as_secs_f64() * 1000.0;
-                for injection in &mut log.injections[first..] {
-                    injection["done_ms_after_reset_line_read"] = json!(ms.round());
-                }
-                eprintln!(
-                    "lab: {label} both errors injected {ms:.1} ms after the reset line was read"
-                );
+                inject_at_reset(qmp, scenario, started, label, log)?;
             }
             if let Some(Signal::Marker(text)) = classify(&line)
                 && let Some(note) = text.strip_prefix("NOTE ")
@@ -510,6 +492,35 @@ fn follow(
             Duration::from_millis(100)
         });
     }
+}
+
+/// Injects the scenario's reset-time errors back to back and records how long after the reset
+/// line was read they were in.
+fn inject_at_reset(
+    qmp: &mut Qmp,
+    scenario: Scenario,
+    started: Instant,
+    label: &str,
+    log: &mut Log,
+) -> anyhow::Result<()> {
+    let seen = Instant::now();
+    let at = started.elapsed().as_secs_f64();
+    eprintln!("lab: {label} +{at:5.1} s  capture kernel reset its SMMU; injecting");
+    let first = log.injections.len();
+    inject_aer(
+        qmp,
+        scenario.reset_injections(),
+        Duration::ZERO,
+        started,
+        label,
+        log,
+    )?;
+    let ms = seen.elapsed().as_secs_f64() * 1000.0;
+    for injection in &mut log.injections[first..] {
+        injection["done_ms_after_reset_line_read"] = json!(ms.round());
+    }
+    eprintln!("lab: {label} both errors injected {ms:.1} ms after the reset line was read");
+    Ok(())
 }
 
 fn inject_aer(
