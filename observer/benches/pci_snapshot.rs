@@ -1,8 +1,8 @@
 //! The PCI config-space snapshot (`system::pci`, `sources::pci_snapshot`) over a generated sysfs
-//! tree of 256 PCIe functions in a tempdir (every config file 4 096 bytes; one in eight with an
+//! tree of 256 PCI Express functions in a tempdir (every config file 4 096 bytes; one in eight with an
 //! uncorrectable error latched, one in eight with only residue):
 //! - `pci/first_scan_256`: a fresh scanner: list, open and read every config file, parse, decode,
-//!   read the driver / iommu_group / iommu links (the daemon's start snapshot);
+//!   read the `driver`, `iommu_group` and `iommu` links (the daemon's start snapshot);
 //! - `pci/rescan_256`: the same with the files already open (the rescan every 3 s);
 //! - `pci/rescan_256_events`: a rescan turned into events, as the daemon does;
 //! - `pci/parse_config`: `system::pci::parse` + `findings` of one 4 096-byte config space.

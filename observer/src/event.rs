@@ -330,6 +330,11 @@ pub enum Detail {
 }
 
 /// A PCI device's identity and error registers, decoded (`pci_device` events).
+#[allow(
+    clippy::doc_markdown,
+    clippy::struct_excessive_bools,
+    reason = "PCI register and flag names are prose; the flags are independent register bits"
+)]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PciDevice {
     /// `start`, `rescan` or `stop`.

@@ -12,6 +12,10 @@
 //!   is `low` (it proves an error was logged and cleared, not when).
 //! - What hid errors (AER/DPC off, no AER capability, no snapshot, errors wiped before any
 //!   reader) goes to `missing`.
+#![allow(
+    clippy::doc_markdown,
+    reason = "PCI register and message names (PCIe, ERR_COR, ERR_FATAL) are prose here, not code"
+)]
 use crate::event::{Detail, Event, PciDevice, Source};
 
 use super::{CmdlineAudit, Confidence};
@@ -19,9 +23,7 @@ use super::{CmdlineAudit, Confidence};
 /// Why this `pci_device` report is a fatal sign, if it is one.
 #[must_use]
 pub fn fatal_sign(device: &PciDevice) -> Option<&'static str> {
-    if device.smmu.is_none() {
-        return None;
-    }
+    device.smmu.as_ref()?;
     let counted = device.snapshot == "start" || !device.new_since_start.is_empty();
     if !counted {
         return None;
@@ -87,14 +89,13 @@ pub fn missing(range: &[Event], audit: &CmdlineAudit) -> Vec<String> {
         Some((_, capable, 0)) if capable > 0 && out.is_empty() => out.push(
             "no root port had the AER service bound (pcie_ports=compat, pci=noaer or no MSI): errors were only latched, never reported".into(),
         ),
-        Some(_) => {}
         None if range.iter().any(|e| {
             e.source == Source::Observer && matches!(e.detail, Detail::ObserverStarted { .. })
         }) =>
         {
             out.push("no PCI config-space snapshot: errors the kernel cleared or never reported cannot be seen".into());
         }
-        None => {}
+        _ => {}
     }
     // Residue of errors the kernel reported (an `aer` event about the device, or about the
     // device the residue names) was not wiped unseen.

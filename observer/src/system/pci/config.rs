@@ -7,6 +7,10 @@
 //! Input is the bytes of a sysfs `config` file: 64 bytes when read without `CAP_SYS_ADMIN`, 256
 //! for conventional PCI, 4096 for PCIe. Anything shorter than the 64-byte header is an error;
 //! anything else parses, and what could not be read is said in [`Config::notes`].
+#![allow(
+    clippy::doc_markdown,
+    reason = "PCI register and message names (PCIe, ERR_COR, ERR_FATAL) are prose here, not code"
+)]
 
 /// Why a config file could not be parsed at all.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -372,18 +376,17 @@ fn read_aer(bytes: &[u8], pos: usize, config: &mut Config) -> Option<Aer> {
         .pcie
         .is_some_and(|p| p.port_type == PORT_TYPE_ROOT_PORT || p.port_type == PORT_TYPE_RC_EC);
     let root = if is_root {
-        match (r(0x30), r(0x34)) {
-            (Some(status), Some(error_source)) => Some(AerRoot {
+        if let (Some(status), Some(error_source)) = (r(0x30), r(0x34)) {
+            Some(AerRoot {
                 status,
                 error_source,
-            }),
-            _ => {
-                config.notes.push(format!(
-                    "AER root registers at {:#x} beyond the readable bytes",
-                    pos + 0x30
-                ));
-                None
-            }
+            })
+        } else {
+            config.notes.push(format!(
+                "AER root registers at {:#x} beyond the readable bytes",
+                pos + 0x30
+            ));
+            None
         }
     } else {
         None
@@ -489,7 +492,7 @@ mod tests {
         put32(&mut b, 0x104, 1 << 18);
         put32(&mut b, 0x10c, 0x0006_2030);
         put32(&mut b, 0x110, 1 << 6);
-        put32(&mut b, 0x118, 18 | 0xa0);
+        put32(&mut b, 0x118, 0x12 | 0xa0);
         put32(&mut b, 0x11c, 0x4000_0001);
         let aer = parse(&b).unwrap().aer.unwrap();
         assert_eq!(aer.uncor_status, 1 << 18);

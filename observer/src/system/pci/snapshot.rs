@@ -9,6 +9,10 @@
 //!
 //! Every problem (unreadable directory, short or unreadable config file, a device that vanished
 //! between two reads) is a status line; nothing aborts the snapshot.
+#![allow(
+    clippy::doc_markdown,
+    reason = "PCI register and message names (PCIe, ERR_COR, ERR_FATAL) are prose here, not code"
+)]
 use std::{
     collections::BTreeMap,
     fs::File,
