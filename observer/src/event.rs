@@ -313,6 +313,115 @@ pub enum Detail {
     /// Whether the dump was written completely, from the dump directory's files (kdump-tools:
     /// `dump.<stamp>` vs `dump-incomplete`; kdump-utils: `vmcore` vs `vmcore-incomplete`).
     CaptureOutcome { complete: bool, detail: String },
+
+    // --- PCI config space (sources::pci_snapshot) ---
+    /// One PCI device of interest in a config-space snapshot: it can master DMA (Bus Master
+    /// Enable) or has error bits or residue. Read from `/sys/bus/pci/devices/<bdf>/config`.
+    PciDevice(Box<PciDevice>),
+    /// One scan of `/sys/bus/pci/devices`: counts and what could not be read.
+    PciSnapshot {
+        /// `start`, `rescan` or `stop`.
+        snapshot: String,
+        devices: u64,
+        /// Devices reported as `pci_device` events by this scan.
+        reported: u64,
+        /// Devices with an AER capability.
+        aer_capable: u64,
+        /// Ports with the AER / DPC port service bound (0 under `pcie_ports=compat`,
+        /// `pci=noaer`).
+        aer_service_ports: u64,
+        dpc_service_ports: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        problems: Vec<String>,
+        duration_us: u64,
+    },
+}
+
+/// A PCI device's identity and error registers, decoded (`pci_device` events).
+#[allow(
+    clippy::doc_markdown,
+    clippy::struct_excessive_bools,
+    reason = "PCI register and flag names are prose; the flags are independent register bits"
+)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PciDevice {
+    /// `start`, `rescan` or `stop`.
+    pub snapshot: String,
+    pub bdf: String,
+    /// `0x1af4`.
+    pub vendor: String,
+    pub device: String,
+    /// `1af4:1100` (type 0 headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subsystem: Option<String>,
+    /// Base class, sub-class, interface: `0x020000`.
+    pub class: String,
+    /// PCIe device/port type (`endpoint`, `root_port`, ...), for PCIe functions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iommu_group: Option<u32>,
+    /// The IOMMU (SMMU) the device sits behind (sysfs `iommu` link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smmu: Option<String>,
+    pub bus_master: bool,
+    pub memory_space: bool,
+    /// Command and Status registers, hex.
+    pub command: String,
+    pub status: String,
+    /// PCIe Device Status, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devsta: Option<String>,
+    /// AER registers, hex, when the device has the capability and it was readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aer: Option<PciAer>,
+    /// DPC Status and Error Source ID, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpc_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpc_source: Option<String>,
+    /// Error bits set now, named by register (`UESta.MalfTLP (fatal)`, `DevSta.FatalErr`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// Traces of errors whose status was cleared (First Error Pointer, header log, Error
+    /// Source Identification).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub residue: Vec<String>,
+    /// An uncorrectable error is latched now.
+    #[serde(default)]
+    pub uncorrectable: bool,
+    /// The residue points at an uncorrectable error.
+    #[serde(default)]
+    pub uncorrectable_residue: bool,
+    /// Error bits and residue that were not there at the start snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_since_start: Vec<String>,
+    /// What could not be read of this device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The AER capability's registers, hex (`pci_device.aer`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PciAer {
+    pub uncor_status: String,
+    pub uncor_mask: String,
+    pub uncor_severity: String,
+    pub cor_status: String,
+    pub cap_control: String,
+    /// Bits 4:0 of the capabilities and control register, with the error's name.
+    pub first_error_pointer: u8,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub first_error: String,
+    /// Four dwords, hex.
+    pub header_log: String,
+    /// Root ports and RCECs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_source: Option<String>,
 }
 
 impl Detail {
@@ -352,6 +461,8 @@ impl Detail {
             Self::CaptureOutcome { .. } => "capture_outcome",
             Self::SystemIdentity(_) => "system_identity",
             Self::PlatformName { .. } => "platform_name",
+            Self::PciDevice(_) => "pci_device",
+            Self::PciSnapshot { .. } => "pci_snapshot",
         }
     }
 }
@@ -376,6 +487,8 @@ impl Detail {
             Self::Ghes { .. } | Self::GhesFatal => "GHES",
             Self::Serror { .. } | Self::ExternalAbort { .. } => "SError / abort",
             Self::Panic { .. } => "panic",
+            // Config-space reports with something to show (not every bus master).
+            Self::PciDevice(d) if !d.errors.is_empty() || !d.residue.is_empty() => "PCI",
             _ => return None,
         })
     }
@@ -392,6 +505,9 @@ impl Detail {
                     | Self::CaptureKernelMarker { .. }
                     | Self::KernelCmdline { .. }
                     | Self::CaptureOutcome { .. }
+                    // What the config-space rule weighs: AER services bound, snapshots taken.
+                    | Self::PciDevice(_)
+                    | Self::PciSnapshot { .. }
             )
     }
 

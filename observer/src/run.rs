@@ -27,6 +27,7 @@ use crate::{
         boot_trace,
         ebpf::{EbpfSource, KernelCounters, SourceTotals},
         kmsg::KmsgSource,
+        pci_snapshot::{self, PciSnapshotSource},
     },
     status::{BootTraceStatus, RingStatus, Status},
     timeline::{Fusion, smmu_reset},
@@ -86,6 +87,10 @@ pub enum RunError {
 
 /// Runs until `shutdown` resolves. `on_ready` is called once every probe is attached and the
 /// backlog is queued; the status it receives is also the timeline's first line.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one linear start-up/shutdown sequence; the PCI snapshots added three steps"
+)]
 pub async fn run(
     config: RunConfig,
     object: &[u8],
@@ -114,6 +119,9 @@ pub async fn run(
     let mirror = config.kmsg_mirror.then(open_mirror).flatten();
     status.kmsg_mirror = mirror.is_some();
     let mut kmsg = open_kmsg(&mut status);
+    // Before the capability drop: the config files it opens stay readable in full.
+    let mut pci = PciSnapshotSource::new("/sys");
+    let pci_start = pci.scan(pci_snapshot::Phase::Start, monotonic_ns());
     let feed = match config.listen {
         Some(addr) => start_http(addr, Arc::clone(&metrics)).await,
         None => None,
@@ -150,22 +158,32 @@ pub async fn run(
         crate::sources::system::identity_event(std::path::Path::new("/"), &config.vmcore);
     // The writer is fresh and the channel empty: this cannot fail.
     out.send(vec![started, identity]).await;
+    out.send(pci_start).await;
     write_status(config.status.as_deref(), &status)?;
     on_ready(&attached.reports, capture_kernel);
 
     let (live_tx, live_rx) = mpsc::channel(CHANNEL_BATCHES);
     let (stop_tx, stop_rx) = watch::channel(false);
     let fusion = fuse(backlog, live_rx, out);
-    let sources = read_sources(&mut ebpf, kmsg.as_mut(), live_tx, stop_rx, async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    let sources = read_sources(
+        &mut ebpf,
+        kmsg.as_mut(),
+        &mut pci,
+        live_tx,
+        stop_rx,
+        async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        },
+    );
     let (source_result, (mut out, merged)) = tokio::join!(sources, fusion);
     source_result?;
     if let Some(k) = &kmsg {
         status.kmsg = kmsg_summary(k);
     }
 
+    out.send(pci.scan(pci_snapshot::Phase::Stop, monotonic_ns()))
+        .await;
     let kernel_counters = ebpf.kernel_counters()?;
     let totals = ebpf.totals();
     let stopped = Event::new(
@@ -345,11 +363,28 @@ fn read_backlog(tracefs: Option<&Tracefs>, capture_kernel: bool) -> (Vec<Event>,
 async fn read_sources(
     ebpf: &mut EbpfSource,
     kmsg: Option<&mut KmsgSource>,
+    pci: &mut PciSnapshotSource,
     live: mpsc::Sender<Vec<Event>>,
     stop: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), crate::sources::ebpf::EbpfSourceError> {
     let kmsg_stop = stop.clone();
+    let mut pci_stop = stop.clone();
+    let pci_rescans = async {
+        let mut tick = interval(pci_snapshot::RESCAN_PERIOD);
+        tick.tick().await; // the first tick is immediate: the start scan just ran
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let events = pci.scan(pci_snapshot::Phase::Rescan, monotonic_ns());
+                    if !events.is_empty() && live.send(events).await.is_err() {
+                        break;
+                    }
+                }
+                _ = pci_stop.wait_for(|s| *s) => break,
+            }
+        }
+    };
     let kmsg_reading = async {
         if let Some(k) = kmsg
             && let Err(e) = k.run(&live, kmsg_stop).await
@@ -357,7 +392,7 @@ async fn read_sources(
             tracing::warn!(error = %e, "kernel log source stopped");
         }
     };
-    let both = async { tokio::join!(ebpf.run(&live, stop), kmsg_reading).0 };
+    let both = async { tokio::join!(ebpf.run(&live, stop), kmsg_reading, pci_rescans).0 };
     let (result, ()) = tokio::join!(both, shutdown);
     drop(live);
     result

@@ -232,3 +232,72 @@ fn normal_boot_and_capture_without_smmu_lines() {
             .contains("no SMMU reset")
     );
 }
+
+#[test]
+fn config_space_evidence_is_decoded_in_every_format() {
+    use observer::event::{Detail, Event, PciAer, PciDevice, Source};
+    let nic = PciDevice {
+        snapshot: "start".into(),
+        bdf: "0000:02:00.0".into(),
+        vendor: "0x1af4".into(),
+        device: "0x1041".into(),
+        class: "0x020000".into(),
+        driver: Some("virtio-pci".into()),
+        smmu: Some("9050000.smmuv3".into()),
+        iommu_group: Some(3),
+        bus_master: true,
+        aer: Some(PciAer {
+            uncor_status: "0x00000000".into(),
+            first_error_pointer: 18,
+            first_error: "MalfTLP".into(),
+            header_log: "0x00000000 0x00000000 0x00000000 0x00000000".into(),
+            ..PciAer::default()
+        }),
+        residue: vec!["First Error Pointer = 18 (MalfTLP, Malformed TLP) while that status bit is clear: an uncorrectable error was logged, then cleared".into()],
+        uncorrectable_residue: true,
+        ..PciDevice::default()
+    };
+    let events = vec![
+        Event::new(0, Source::Console, Detail::KernelBoot { version: None }),
+        Event::new(
+            1,
+            Source::Console,
+            Detail::CaptureKernelMarker {
+                evidence: "elfcorehdr".into(),
+            },
+        ),
+        Event::new(
+            1_154_000_000,
+            Source::Kmsg,
+            Detail::SmmuReset {
+                smmu: "9050000.smmuv3".into(),
+                writes: Vec::new(),
+            },
+        ),
+        Event::new(
+            3_000_000_000,
+            Source::Observer,
+            Detail::PciDevice(Box::new(nic)),
+        ),
+    ];
+    let report = Report::build("timeline.jsonl", &events);
+    assert_eq!(markdown::verdict_word(&report.verdict), "flagged");
+    let value = json::render(&report);
+    let errors: Vec<String> = schema()
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "schema violations: {errors:#?}");
+    assert_eq!(value["pci_devices"][0]["bdf"], "0000:02:00.0");
+    assert_eq!(
+        value["pci_devices"][0]["registers"][1],
+        "First Error Pointer = 18 (MalfTLP)"
+    );
+    let md = markdown::render(&report);
+    assert!(md.contains("## PCI devices that can master DMA or carry errors"));
+    assert!(md.contains("First Error Pointer = 18 (MalfTLP)"));
+    assert!(md.contains("**First Error Pointer**: bits 4:0"));
+    let html = html::render(&report);
+    assert!(html.contains("<h2>PCI devices that can master DMA or carry errors</h2>"));
+    assert!(html.contains("<dt>Error Source Identification</dt>"));
+}

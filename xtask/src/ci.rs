@@ -105,7 +105,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
 /// failure.
 fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
     step(
-        "QEMU lab (lab all: 6.12 boot, kdump, kdump-aer, external-abort, capture-panic; 6.1 boot; each judged by `report`)",
+        "QEMU lab (lab all: 6.12 boot, kdump, kdump-aer, external-abort, capture-panic, kdump-reset-aer, kdump-compat; 6.1 boot; each judged by `report`)",
     );
     let lab_started = std::time::Instant::now();
     let outcomes = lab::run(

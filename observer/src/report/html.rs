@@ -123,6 +123,7 @@ pub fn render(report: &Report) -> String {
         );
     }
     out.push_str("</ul>\n");
+    pci_table(&mut out, report);
     events_table(&mut out, report);
     let _ = writeln!(
         out,
@@ -130,6 +131,55 @@ pub fn render(report: &Report) -> String {
         env!("CARGO_PKG_VERSION")
     );
     out
+}
+
+fn pci_table(out: &mut String, report: &Report) {
+    if report.pci.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>PCI devices that can master DMA or carry errors</h2>\n\
+         <table><tr><th>device</th><th>name / IDs</th><th>class</th><th>driver</th>\
+         <th>SMMU (group)</th><th>bus master</th><th>errors</th><th>residue</th>\
+         <th>new during capture</th><th>registers</th></tr>\n",
+    );
+    for r in &report.pci {
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .map(|i| escape(i))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let _ = writeln!(
+            out,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            if r.has_errors() {
+                " class=\"evidence\""
+            } else {
+                ""
+            },
+            escape(&r.bdf),
+            escape(&r.name.clone().map_or_else(
+                || format!("{}:{}", r.vendor, r.device),
+                |n| format!("{n} ({}:{})", r.vendor, r.device)
+            )),
+            escape(&r.class),
+            escape(r.driver.as_deref().unwrap_or("none")),
+            escape(r.smmu.as_deref().unwrap_or("none")),
+            r.iommu_group.map(|g| format!(" ({g})")).unwrap_or_default(),
+            if r.bus_master { "yes" } else { "no" },
+            list(&r.errors),
+            list(&r.residue),
+            list(&r.new_since_start),
+            list(&r.registers),
+        );
+    }
+    out.push_str("</table>\n<dl>\n");
+    for (name, meaning) in super::pci::REGISTERS {
+        let _ = writeln!(out, "<dt>{}</dt><dd>{}</dd>", escape(name), escape(meaning));
+    }
+    out.push_str("</dl>\n");
 }
 
 fn events_table(out: &mut String, report: &Report) {

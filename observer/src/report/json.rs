@@ -14,6 +14,9 @@ pub struct JsonReport<'a> {
     pub verdict: String,
     pub header: &'a Header,
     pub judgement: &'a Verdict,
+    /// PCI devices that can master DMA or carry error bits or residue, decoded.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub pci_devices: &'a [super::pci::PciRow],
     pub timeline: &'a [Event],
 }
 
@@ -26,6 +29,7 @@ pub fn report(report: &Report) -> JsonReport<'_> {
         verdict: verdict_word(&report.verdict),
         header: &report.header,
         judgement: &report.verdict,
+        pci_devices: &report.pci,
         timeline: &report.timeline,
     }
 }

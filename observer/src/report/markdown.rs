@@ -122,8 +122,56 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    pci_section(&mut md, report);
     timeline_section(&mut md, report);
     md
+}
+
+fn pci_section(md: &mut String, report: &Report) {
+    if report.pci.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## PCI devices that can master DMA or carry errors\n\n\
+         From the daemon's own reads of config space (start, every 3 s, stop).\n\n\
+         | device | name / IDs | class | driver | SMMU (group) | bus master | errors | residue | new during capture |\n\
+         |---|---|---|---|---|---|---|---|---|"
+    );
+    for r in &report.pci {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            escape(&r.bdf),
+            escape(&r.name.clone().map_or_else(
+                || format!("{}:{}", r.vendor, r.device),
+                |n| format!("{n} ({}:{})", r.vendor, r.device)
+            )),
+            escape(&r.class),
+            escape(r.driver.as_deref().unwrap_or("none")),
+            escape(&format!(
+                "{}{}",
+                r.smmu.as_deref().unwrap_or("none"),
+                r.iommu_group.map(|g| format!(" ({g})")).unwrap_or_default()
+            )),
+            if r.bus_master { "yes" } else { "no" },
+            escape(&r.errors.join(", ")),
+            escape(&r.residue.join("; ")),
+            escape(&r.new_since_start.join(", "))
+        );
+    }
+    for r in report.pci.iter().filter(|r| r.has_errors()) {
+        let _ = writeln!(
+            md,
+            "\n**{}** registers: {}",
+            escape(&r.bdf),
+            escape(&r.registers.join("; "))
+        );
+    }
+    let _ = writeln!(md, "\nWhat the registers mean:\n");
+    for (name, meaning) in super::pci::REGISTERS {
+        let _ = writeln!(md, "- **{}**: {}", escape(name), escape(meaning));
+    }
 }
 
 fn timeline_section(md: &mut String, report: &Report) {

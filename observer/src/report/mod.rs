@@ -8,6 +8,7 @@ pub mod html;
 pub mod input;
 pub mod json;
 pub mod markdown;
+pub mod pci;
 pub mod system;
 pub mod text;
 
@@ -62,6 +63,8 @@ pub struct Report {
     /// Position of the judged boot's first event in the whole ordered input: evidence index
     /// minus this is the row in `timeline`.
     pub boot_start: usize,
+    /// PCI devices that can master DMA or carry error bits or residue (`pci_device` events).
+    pub pci: Vec<pci::PciRow>,
 }
 
 impl Report {
@@ -128,6 +131,7 @@ impl Report {
         Self {
             header,
             verdict,
+            pci: pci::rows(&sorted),
             timeline: sorted,
             boot_start,
         }
@@ -232,4 +236,12 @@ pub fn lane(event: &Event) -> Option<&'static str> {
 }
 
 /// The lanes, top to bottom.
-pub const LANES: &[&str] = &["SMMU", "AER", "DPC", "GHES", "SError / abort", "panic"];
+pub const LANES: &[&str] = &[
+    "SMMU",
+    "AER",
+    "DPC",
+    "PCI",
+    "GHES",
+    "SError / abort",
+    "panic",
+];

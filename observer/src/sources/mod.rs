@@ -2,4 +2,5 @@
 pub mod boot_trace;
 pub mod ebpf;
 pub mod kmsg;
+pub mod pci_snapshot;
 pub mod system;

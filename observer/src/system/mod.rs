@@ -1,6 +1,7 @@
 //! Who the machine is: DMI or device-tree names, the CPU, firmware-first error handling, the
 //! SMMU instances and what sits behind them, the crashed kernel (VMCOREINFO) and the capture
-//! kernel. Collected once when `run` starts; a report shows it at the top.
+//! kernel. Collected once when `run` starts; a report shows it at the top. [`pci`] reads each
+//! PCI function's config space (its own snapshots, at start, while running and at stop).
 //!
 //! Every string read here comes from firmware or the device tree and is hostile: [`bounded`]
 //! strips control characters and caps its length before it goes anywhere. A part that cannot be
@@ -9,6 +10,7 @@ pub mod cpu;
 pub mod devicetree;
 pub mod dmi;
 pub mod firmware;
+pub mod pci;
 pub mod smmu;
 pub mod vmcoreinfo;
 

@@ -123,4 +123,23 @@ mod tests {
         live.observe(&[reset(1), fatal_aer(2)]);
         assert_eq!(live.current().verdict, VerdictKind::NotCaptureKernel);
     }
+
+    #[test]
+    fn config_space_residue_behind_a_reset_smmu_flags_the_capture() {
+        let mut live = LiveVerdict::new(true);
+        let residue = Event::new(
+            5_000_000_000,
+            Source::Observer,
+            Detail::PciDevice(Box::new(crate::event::PciDevice {
+                snapshot: "start".into(),
+                bdf: "0000:02:00.0".into(),
+                smmu: Some("9050000.smmuv3".into()),
+                residue: vec!["First Error Pointer = 18 (MalfTLP)".into()],
+                uncorrectable_residue: true,
+                ..crate::event::PciDevice::default()
+            })),
+        );
+        live.observe(&[reset(1_000_000_000), residue]);
+        assert_eq!(live.current().verdict, VerdictKind::Flagged);
+    }
 }

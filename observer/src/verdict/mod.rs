@@ -4,7 +4,8 @@
 //! 1. not a capture kernel → `not-capture-kernel`;
 //! 2. an SMMU that was still enabled got the aggressive reset (`smmu_reset`, an adoption
 //!    fallback, or a boot-trace CR0 write that cleared SMMUEN) and at least one fatal sign
-//!    followed it (uncorrectable AER, DPC, fatal GHES, SError, external abort, panic) →
+//!    followed it (uncorrectable AER, DPC, fatal GHES, SError, external abort, panic, an
+//!    uncorrectable error latched or wiped in a device's config space: [`pci_config`]) →
 //!    `flagged`;
 //! 3. a reset and nothing fatal after it (correctable errors may be present) →
 //!    `reset-no-fatal`;
@@ -14,6 +15,7 @@
 mod boots;
 pub mod cmdline_audit;
 mod live;
+pub mod pci_config;
 
 use serde::{Deserialize, Serialize};
 
@@ -170,6 +172,7 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
     all.sort_by_key(|e| (e.ts_ns, e.index));
     all.dedup_by_key(|e| e.index);
     let mut missing = caveats(range, &audit);
+    missing.extend(pci_config::missing(range, &audit));
 
     let (verdict, confidence, summary) = match (&reset, &adopt) {
         (Some(reset), _) => {
@@ -206,6 +209,12 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
             return inconclusive(all, missing, audit);
         }
     };
+    // Config-space evidence alone carries its own confidence (when the bits were set).
+    let confidence =
+        match pci_config::confidence(fatal_after.iter().map(|f| &range[f.index - offset])) {
+            Some(own) if verdict == VerdictKind::Flagged => weaker(confidence, own),
+            _ => confidence,
+        };
     let first_fatal = if verdict == VerdictKind::Flagged {
         fatal_after.first().cloned()
     } else {
@@ -324,7 +333,16 @@ pub fn fatal_sign(event: &Event) -> Option<&'static str> {
         Detail::CaptureOutcome {
             complete: false, ..
         } => Some("failed capture"),
+        Detail::PciDevice(d) => pci_config::fatal_sign(d),
         _ => None,
+    }
+}
+
+fn weaker(a: Confidence, b: Confidence) -> Confidence {
+    match (a, b) {
+        (Confidence::Low, _) | (_, Confidence::Low) => Confidence::Low,
+        (Confidence::Medium, _) | (_, Confidence::Medium) => Confidence::Medium,
+        _ => Confidence::High,
     }
 }
 
@@ -406,6 +424,26 @@ pub fn describe(event: &Event) -> String {
             esr.as_deref().unwrap_or("?")
         ),
         Detail::Panic { message } => format!("kernel panic: {message}"),
+        Detail::PciDevice(d) => format!(
+            "{}: PCI config space ({} snapshot){}{}{}",
+            d.bdf,
+            d.snapshot,
+            if d.errors.is_empty() {
+                String::new()
+            } else {
+                format!(", errors {}", d.errors.join(", "))
+            },
+            if d.residue.is_empty() {
+                String::new()
+            } else {
+                format!("; residue: {}", d.residue.join("; "))
+            },
+            if d.new_since_start.is_empty() {
+                String::new()
+            } else {
+                format!("; new since start: {}", d.new_since_start.join(", "))
+            },
+        ),
         Detail::CaptureOutcome { complete, detail } => {
             format!(
                 "dump {}: {detail}",

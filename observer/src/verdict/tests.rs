@@ -415,3 +415,72 @@ fn a_daemon_timeline_replaying_the_log_is_one_boot() {
     assert_eq!(v.boots, 1);
     assert_eq!(v.verdict, VerdictKind::ResetNoFatal);
 }
+
+fn pci_residue(ms: u64, snapshot: &str) -> Event {
+    ev(
+        ms,
+        Source::Observer,
+        Detail::PciDevice(Box::new(crate::event::PciDevice {
+            snapshot: snapshot.into(),
+            bdf: "0000:02:00.0".into(),
+            smmu: Some("9050000.smmuv3".into()),
+            residue: vec![
+                "First Error Pointer = 18 (MalfTLP, Malformed TLP) while that status bit is clear"
+                    .into(),
+            ],
+            uncorrectable_residue: true,
+            ..crate::event::PciDevice::default()
+        })),
+    )
+}
+
+fn cmdline(ms: u64, line: &str) -> Event {
+    ev(
+        ms,
+        Source::Console,
+        Detail::KernelCmdline {
+            cmdline: line.into(),
+        },
+    )
+}
+
+#[test]
+fn wiped_uncorrectable_error_in_config_space_flags_with_low_confidence() {
+    let v = judge(&[
+        boot(0),
+        marker(1),
+        reset(1154),
+        pci_residue(2500, "start"),
+        pci_residue(9000, "stop"),
+    ]);
+    assert_eq!(v.verdict, VerdictKind::Flagged, "{v:?}");
+    assert_eq!(v.confidence, Confidence::Low);
+    assert_eq!(v.first_fatal.as_ref().unwrap().kind, "pci_device");
+    assert_eq!(
+        v.evidence.iter().filter(|e| e.fatal).count(),
+        1,
+        "the stop snapshot repeats the start one: {v:?}"
+    );
+    assert!(
+        v.missing
+            .iter()
+            .any(|m| m.contains("cleared before userspace"))
+    );
+}
+
+#[test]
+fn aer_off_is_never_a_clean_reset_no_fatal() {
+    let v = judge(&[
+        boot(0),
+        cmdline(0, "console=ttyAMA0 reset_devices pcie_ports=compat"),
+        marker(1),
+        reset(1154),
+    ]);
+    assert_eq!(v.verdict, VerdictKind::ResetNoFatal);
+    assert_ne!(v.confidence, Confidence::High);
+    assert!(
+        v.missing.iter().any(|m| m.contains("AER/DPC were off")),
+        "{:?}",
+        v.missing
+    );
+}

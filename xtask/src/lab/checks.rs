@@ -222,8 +222,80 @@ pub fn run(scenario: Scenario, ev: &Evidence) -> Vec<Check> {
             checks.push(aer(ev, "fatal"));
             checks.push(console_story(ev.console.as_deref()));
         }
+        Scenario::KdumpResetAer => {
+            checks.push(capture_kernel(ev, true));
+            checks.push(smmu_event(ev, "smmu_reset"));
+            checks.push(pci_evidence(ev, false));
+        }
+        Scenario::KdumpCompat => {
+            checks.push(capture_kernel(ev, true));
+            checks.push(smmu_event(ev, "smmu_reset"));
+            let aer = ev.of_kind("aer").count();
+            checks.push(Check::new(
+                "no aer events (pcie_ports=compat: no kernel line or tracepoint reports it)",
+                aer == 0,
+                format!("{aer} aer event(s)"),
+            ));
+            let services: Vec<u64> = ev
+                .of_kind("pci_snapshot")
+                .filter_map(|e| e["aer_service_ports"].as_u64())
+                .collect();
+            checks.push(Check::new(
+                "pci_snapshot: no AER port service bound",
+                !services.is_empty() && services.iter().all(|&n| n == 0),
+                format!("aer_service_ports per snapshot: {services:?}"),
+            ));
+            checks.push(pci_evidence(ev, true));
+        }
     }
     checks
+}
+
+/// The injected errors as the capture observer's config-space snapshot sees them: a
+/// `pci_device` event on the NIC or on a root port naming it, with an uncorrectable error
+/// latched (`new`: and new since the start snapshot) or its residue.
+fn pci_evidence(ev: &Evidence, new: bool) -> Check {
+    let name = if new {
+        format!("pci_device: uncorrectable error on {AER_DEVICE} latched, new since start")
+    } else {
+        format!("pci_device: uncorrectable error or its residue on or naming {AER_DEVICE}")
+    };
+    let about_device = |e: &&Value| {
+        e["bdf"] == AER_DEVICE
+            || !new
+                && e["residue"].as_array().is_some_and(|r| {
+                    r.iter()
+                        .any(|l| l.as_str().is_some_and(|l| l.contains(AER_DEVICE)))
+                })
+    };
+    let hit = ev.of_kind("pci_device").filter(about_device).find(|e| {
+        if new {
+            e["uncorrectable"] == true
+                && e["new_since_start"]
+                    .as_array()
+                    .is_some_and(|n| !n.is_empty())
+        } else {
+            e["uncorrectable"] == true || e["uncorrectable_residue"] == true
+        }
+    });
+    let seen: Vec<String> = ev
+        .of_kind("pci_device")
+        .filter(|e| !e["errors"].is_null() || !e["residue"].is_null())
+        .map(brief)
+        .collect();
+    Check::new(
+        name,
+        hit.is_some(),
+        hit.map_or_else(
+            || {
+                format!(
+                    "pci_device events with errors or residue: [{}]",
+                    seen.join("; ")
+                )
+            },
+            brief,
+        ),
+    )
 }
 
 /// capture-panic: what the serial console alone must hold in the capture boot (after the
@@ -649,5 +721,38 @@ mod tests {
         assert!(checks[0].detail.contains("status.json"), "{checks:?}");
         assert!(checks[1].detail.contains("timeline.jsonl"), "{checks:?}");
         assert!(checks.iter().all(|c| !c.passed));
+    }
+}
+
+#[cfg(test)]
+mod pci_tests {
+    use super::*;
+
+    fn timeline(lines: &[Value]) -> Evidence {
+        let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+        Evidence::parse_timeline(&text.join("\n"))
+    }
+
+    #[test]
+    fn residue_on_a_root_port_naming_the_nic_is_reset_evidence() {
+        let root_port = json!({"ts_ns": 1, "kind": "pci_device", "source": "observer",
+            "snapshot": "start", "bdf": "0000:00:01.0", "uncorrectable_residue": true,
+            "residue": [format!("Error Source Identification names {AER_DEVICE} as the source of the last ERR_FATAL/NONFATAL")]});
+        assert!(pci_evidence(&timeline(std::slice::from_ref(&root_port)), false).passed);
+        assert!(
+            !pci_evidence(&timeline(&[root_port]), true).passed,
+            "residue is not a latched, new bit"
+        );
+        let other = json!({"ts_ns": 1, "kind": "pci_device", "source": "observer",
+            "snapshot": "start", "bdf": "0000:00:05.0", "uncorrectable": true});
+        assert!(!pci_evidence(&timeline(&[other]), false).passed);
+    }
+
+    #[test]
+    fn compat_needs_a_bit_new_since_start() {
+        let latched = json!({"ts_ns": 1, "kind": "pci_device", "source": "observer",
+            "snapshot": "rescan", "bdf": AER_DEVICE, "uncorrectable": true,
+            "new_since_start": ["UESta.MalfTLP (fatal)"]});
+        assert!(pci_evidence(&timeline(&[latched]), true).passed);
     }
 }

@@ -132,7 +132,16 @@ mod tests {
             .filter(|&&s| expected(s))
             .map(|s| s.name())
             .collect();
-        assert_eq!(expecting, ["kdump", "kdump-aer", "external-abort"]);
+        assert_eq!(
+            expecting,
+            [
+                "kdump",
+                "kdump-aer",
+                "external-abort",
+                "kdump-reset-aer",
+                "kdump-compat"
+            ]
+        );
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         assert!(checks(Scenario::Boot, &dir, None).is_empty());

@@ -77,8 +77,20 @@ pub enum Which {
     /// timeline and kernel log, it panics itself (sysrq c). The verdict, judged from
     /// console.log ALONE (what a BMC's serial-over-LAN log keeps), must be flagged.
     CapturePanic,
-    /// What CI runs: boot, kdump, kdump-aer, external-abort and capture-panic on 6.12, and
-    /// boot on 6.1.
+    /// As kdump, with a non-fatal (`POISON_TLP`) and a fatal (`MALF_TLP`) AER error injected
+    /// into the NIC within milliseconds of the capture kernel's `SMMU currently enabled!
+    /// Resetting...` console line, as real aborts arrive. The kernel clears the NIC's status
+    /// before userspace; the observer must find what is left in config space (AER First Error
+    /// Pointer, the root port's Error Source Identification) and the verdict (flagged) must
+    /// rest on it.
+    KdumpResetAer,
+    /// As kdump, with the capture kernel booted with `pcie_ports=compat` (AER/DPC services
+    /// off) and one fatal AER error (`MALF_TLP`) injected after READY capture: no kernel line
+    /// sees it; the observer must find it in config space, new since its start snapshot, and
+    /// the verdict must be flagged on that evidence.
+    KdumpCompat,
+    /// What CI runs: boot, kdump, kdump-aer, external-abort, capture-panic, kdump-reset-aer
+    /// and kdump-compat on 6.12, and boot on 6.1.
     All,
     /// A real Debian 12 arm64 system (systemd, kdump-tools, 6.12 from bookworm-backports; base
     /// image built once with mmdebstrap and cached) with the project's .deb installed: `setup
@@ -182,6 +194,8 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
         Which::KdumpAer => one(Scenario::KdumpAer)?,
         Which::ExternalAbort => one(Scenario::ExternalAbort)?,
         Which::CapturePanic => one(Scenario::CapturePanic)?,
+        Which::KdumpResetAer => one(Scenario::KdumpResetAer)?,
+        Which::KdumpCompat => one(Scenario::KdumpCompat)?,
         Which::DebianKdump => bail!(
             "`lab {}` is not a scenario of the initramfs lab: `lab::distro::run` runs it",
             distro::NAME
@@ -189,7 +203,7 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
         Which::All => {
             ensure!(
                 args.kernel.is_none(),
-                "`lab all` runs a fixed list (6.12: boot, kdump, kdump-aer, external-abort, capture-panic; 6.1: boot); drop --kernel or name one scenario"
+                "`lab all` runs a fixed list (6.12: boot, kdump, kdump-aer, external-abort, capture-panic, kdump-reset-aer, kdump-compat; 6.1: boot); drop --kernel or name one scenario"
             );
             let mut plan: Vec<_> = Scenario::ALL
                 .iter()
@@ -421,6 +435,8 @@ mod tests {
                 "kdump-aer 6.12",
                 "external-abort 6.12",
                 "capture-panic 6.12",
+                "kdump-reset-aer 6.12",
+                "kdump-compat 6.12",
                 "boot 6.1"
             ]
         );

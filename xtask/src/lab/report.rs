@@ -98,7 +98,11 @@ pub fn expected(scenario: Scenario) -> &'static str {
     match scenario {
         Scenario::Boot => "not-capture-kernel",
         Scenario::Kdump => "reset-no-fatal",
-        Scenario::KdumpAer | Scenario::ExternalAbort | Scenario::CapturePanic => "flagged",
+        Scenario::KdumpAer
+        | Scenario::ExternalAbort
+        | Scenario::CapturePanic
+        | Scenario::KdumpResetAer
+        | Scenario::KdumpCompat => "flagged",
     }
 }
 
@@ -204,7 +208,25 @@ pub fn checks(scenario: Scenario, judged: &Result<Judged, String>, dir: &Path) -
         ));
         checks.push(panic_is_fatal(judged));
     }
+    if matches!(scenario, Scenario::KdumpResetAer | Scenario::KdumpCompat) {
+        checks.push(rests_on_config_space(judged));
+    }
     checks
+}
+
+/// kdump-reset-aer, kdump-compat: no kernel line reports the injected errors, so the verdict
+/// must rest on the devices' config space (`pci_device` among the fatal signs).
+fn rests_on_config_space(judged: &Judged) -> Check {
+    let seen = judged.fatal.iter().any(|k| k == "pci_device");
+    Check::new(
+        "the verdict rests on config-space evidence (pci_device is a fatal sign)",
+        seen,
+        format!(
+            "first fatal sign: {}; fatal signs: [{}]",
+            judged.first_fatal.as_deref().unwrap_or("none"),
+            judged.fatal.join(", ")
+        ),
+    )
 }
 
 /// capture-panic: the capture kernel's own panic is on the console after the fatal AER, and
@@ -236,6 +258,24 @@ mod tests {
     }
 
     #[test]
+    fn config_space_scenarios_need_a_pci_device_fatal_sign() {
+        let dir = std::env::temp_dir();
+        let on_aer = checks(
+            Scenario::KdumpCompat,
+            &Ok(judged("flagged", Some("aer"))),
+            &dir,
+        );
+        assert!(!on_aer.last().unwrap().passed, "{on_aer:?}");
+        let on_pci = checks(
+            Scenario::KdumpResetAer,
+            &Ok(judged("flagged", Some("pci_device"))),
+            &dir,
+        );
+        assert!(on_pci.last().unwrap().passed, "{on_pci:?}");
+        assert!(on_pci.last().unwrap().name.contains("config-space"));
+    }
+
+    #[test]
     fn every_scenario_has_its_verdict() {
         let all: Vec<(&str, &str)> = Scenario::ALL
             .iter()
@@ -249,6 +289,8 @@ mod tests {
                 ("kdump-aer", "flagged"),
                 ("external-abort", "flagged"),
                 ("capture-panic", "flagged"),
+                ("kdump-reset-aer", "flagged"),
+                ("kdump-compat", "flagged"),
             ]
         );
         assert_eq!(input(Scenario::CapturePanic), "console.log");

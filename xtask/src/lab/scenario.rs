@@ -33,6 +33,14 @@ pub enum Scenario {
     /// As kdump, then one fatal AER error, after which the capture kernel itself panics: only
     /// the serial console (with the observer's mirror lines) is left to judge.
     CapturePanic,
+    /// As kdump, with a non-fatal and a fatal AER error injected within milliseconds of the
+    /// capture kernel's `SMMU currently enabled! Resetting...` line, when real aborts arrive:
+    /// the kernel clears the status before userspace, so only config-space residue is left.
+    KdumpResetAer,
+    /// As kdump, with the capture kernel booted with `pcie_ports=compat` (AER and DPC off, as
+    /// RHEL's x86 kdump does), and one uncorrectable error injected after READY capture: no
+    /// kernel line or tracepoint sees it, only the device's config space does.
+    KdumpCompat,
 }
 
 /// AER injections (HMP `pcie_aer_inject_error`), in order, with ~1.5 s between them.
@@ -42,14 +50,18 @@ const INJECTIONS: [(&str, &str); 3] = [
     ("fatal", "pcie_aer_inject_error vnet1 MALF_TLP"),
 ];
 const BETWEEN_INJECTIONS: Duration = Duration::from_millis(1500);
+/// The capture kernel's SMMUv3 driver line at which `kdump-reset-aer` injects.
+const RESET_LINE: &str = "SMMU currently enabled! Resetting...";
 
 impl Scenario {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Boot,
         Self::Kdump,
         Self::KdumpAer,
         Self::ExternalAbort,
         Self::CapturePanic,
+        Self::KdumpResetAer,
+        Self::KdumpCompat,
     ];
 
     #[must_use]
@@ -60,6 +72,8 @@ impl Scenario {
             Self::KdumpAer => "kdump-aer",
             Self::ExternalAbort => "external-abort",
             Self::CapturePanic => "capture-panic",
+            Self::KdumpResetAer => "kdump-reset-aer",
+            Self::KdumpCompat => "kdump-compat",
         }
     }
 
@@ -67,8 +81,17 @@ impl Scenario {
     fn injections(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Self::KdumpAer => &INJECTIONS,
-            Self::CapturePanic => &INJECTIONS[2..],
-            Self::Boot | Self::Kdump | Self::ExternalAbort => &[],
+            Self::CapturePanic | Self::KdumpCompat => &INJECTIONS[2..],
+            Self::Boot | Self::Kdump | Self::ExternalAbort | Self::KdumpResetAer => &[],
+        }
+    }
+
+    /// The AER errors injected, back to back, as soon as the capture kernel's console shows
+    /// the SMMU reset line.
+    fn reset_injections(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::KdumpResetAer => &INJECTIONS[1..],
+            _ => &[],
         }
     }
 
@@ -153,7 +176,11 @@ impl Scenario {
             "guest done",
             "guest did not report DONE",
             Wait::Marker("DONE"),
-            if self == Self::KdumpAer { 90.0 } else { 60.0 },
+            if matches!(self, Self::KdumpAer | Self::KdumpCompat) {
+                90.0
+            } else {
+                60.0
+            },
         ));
         phases
     }
@@ -389,11 +416,18 @@ fn follow(
     let overall = started + scenario.deadline(spec.deadline_scale);
     let mut phase_started = started;
     let mut last_phase = "QEMU started";
+    let mut in_capture_boot = false;
+    let mut reset_injected = scenario.reset_injections().is_empty();
     loop {
         // Checked before reading the console, so that what QEMU wrote before it exited is
         // read before its exit counts against the scenario.
         let exited = qemu.exited()?;
         for line in follower.poll()? {
+            if in_capture_boot && !reset_injected && line.contains(RESET_LINE) {
+                // As real aborts do: right at the reset, long before any userspace.
+                reset_injected = true;
+                inject_at_reset(qmp, scenario, started, label, log)?;
+            }
             if let Some(Signal::Marker(text)) = classify(&line)
                 && let Some(note) = text.strip_prefix("NOTE ")
             {
@@ -413,8 +447,18 @@ fn follow(
                 .push(json!({ "phase": phase.name, "at_s": round(at) }));
             last_phase = phase.name;
             phase_started = Instant::now();
+            if phase.wait == Wait::Boot(2) {
+                in_capture_boot = true;
+            }
             if phase.wait == Wait::Marker("READY capture") && !scenario.injections().is_empty() {
-                inject_aer(qmp, scenario.injections(), started, label, log)?;
+                inject_aer(
+                    qmp,
+                    scenario.injections(),
+                    BETWEEN_INJECTIONS,
+                    started,
+                    label,
+                    log,
+                )?;
             }
         }
         let Some(current) = watch.current() else {
@@ -449,20 +493,56 @@ fn follow(
                 current.name
             );
         }
-        std::thread::sleep(Duration::from_millis(100));
+        // Waiting for the reset line: poll the console every millisecond, so that the errors
+        // arrive within milliseconds of the reset.
+        std::thread::sleep(if in_capture_boot && !reset_injected {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_millis(100)
+        });
     }
+}
+
+/// Injects the scenario's reset-time errors back to back and records how long after the reset
+/// line was read they were in.
+fn inject_at_reset(
+    qmp: &mut Qmp,
+    scenario: Scenario,
+    started: Instant,
+    label: &str,
+    log: &mut Log,
+) -> anyhow::Result<()> {
+    let seen = Instant::now();
+    let at = started.elapsed().as_secs_f64();
+    eprintln!("lab: {label} +{at:5.1} s  capture kernel reset its SMMU; injecting");
+    let first = log.injections.len();
+    inject_aer(
+        qmp,
+        scenario.reset_injections(),
+        Duration::ZERO,
+        started,
+        label,
+        log,
+    )?;
+    let ms = seen.elapsed().as_secs_f64() * 1000.0;
+    for injection in &mut log.injections[first..] {
+        injection["done_ms_after_reset_line_read"] = json!(ms.round());
+    }
+    eprintln!("lab: {label} both errors injected {ms:.1} ms after the reset line was read");
+    Ok(())
 }
 
 fn inject_aer(
     qmp: &mut Qmp,
     injections: &[(&str, &str)],
+    between: Duration,
     started: Instant,
     label: &str,
     log: &mut Log,
 ) -> anyhow::Result<()> {
     for (i, (severity, command)) in injections.iter().enumerate() {
-        if i > 0 {
-            std::thread::sleep(BETWEEN_INJECTIONS);
+        if i > 0 && !between.is_zero() {
+            std::thread::sleep(between);
         }
         let reply = qmp
             .hmp(command)
@@ -478,6 +558,7 @@ fn inject_aer(
             "command": command,
             "reply": reply,
             "at_s": round(at),
+            "at_ms": (at * 1000.0).round(),
         }));
     }
     Ok(())
