@@ -66,3 +66,23 @@ pub fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
         None => Ok(root.join("target")),
     }
 }
+
+/// Builds the host observer (debug: it only reads files here); returns the binary.
+pub fn build_observer(root: &Path) -> anyhow::Result<PathBuf> {
+    let target = target_dir(root)?;
+    cmd::run(
+        root,
+        Command::new("cargo")
+            .args([
+                "build",
+                "--package",
+                "observer",
+                "--bin",
+                "kdump-dma-observer",
+            ])
+            .env("CARGO_TARGET_DIR", &target),
+    )?;
+    let binary = target.join("debug/kdump-dma-observer");
+    anyhow::ensure!(binary.is_file(), "{} was not built", binary.display());
+    Ok(binary)
+}

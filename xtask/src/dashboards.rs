@@ -124,7 +124,7 @@ pub fn run(root: &Path, args: &DashboardsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut findings = Findings::default();
     ensure_packages()?;
-    let observer = crate::lab::report::build_observer(root)?;
+    let observer = crate::build::build_observer(root)?;
 
     let mut tmp = tempfile::Builder::new()
         .prefix("kdump-dma-observer-dashboards-")

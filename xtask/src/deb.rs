@@ -26,7 +26,7 @@ use std::{
 
 use anyhow::{Context as _, ensure};
 
-use crate::{build, cmd, debian, lab::report::build_observer, packaging_checks};
+use crate::{build, build::build_observer, cmd, debian, packaging_checks};
 
 /// The units, installed and enabled.
 pub const UNITS: [&str; 2] = [

@@ -29,7 +29,7 @@ use crate::{
     build,
     chromium::{Chromium, Visit},
     ink::{self, Ink},
-    lab::{self, checks::Check},
+    lab::checks::Check,
 };
 
 /// `cargo xtask html-check`.
@@ -94,7 +94,7 @@ pub fn check(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<Vec<Check>> {
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let chromium = Chromium::ensure(&logs)?;
-    let observer = lab::report::build_observer(root)?;
+    let observer = crate::build::build_observer(root)?;
 
     let mut checks = Vec::new();
     // Negative controls first: a detector that sees nothing here is broken.

@@ -273,7 +273,7 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
         observer.display()
     );
     // The host build judges what the guest recorded.
-    let reporter = report::build_observer(root)?;
+    let reporter = crate::build::build_observer(root)?;
 
     let cache = packages::cache_dir()?;
     eprintln!("lab: guest packages cached in {}", cache.display());

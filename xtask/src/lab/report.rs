@@ -4,42 +4,18 @@
 //! report.md, report.html and report.json into the scenario folder, plus verdict.json: the JSON
 //! report's `judgement` object (its `verdict` field is the verdict word), as
 //! `kdump-dma-observer recover` writes it next to a dump.
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::{path::Path, process::Command, time::Duration};
 
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
 
 use super::{checks::Check, scenario::Scenario};
-use crate::{bounded, build, cmd};
+use crate::bounded;
 
 /// One `report` run; it takes well under a second.
 const TIMEOUT: Duration = Duration::from_mins(1);
 /// What every scenario folder gets, in this order.
 pub const FILES: [&str; 4] = ["verdict.json", "report.md", "report.html", "report.json"];
-
-/// Builds the host observer (debug: it only reads files here); returns the binary.
-pub fn build_observer(root: &Path) -> anyhow::Result<PathBuf> {
-    let target = build::target_dir(root)?;
-    cmd::run(
-        root,
-        Command::new("cargo")
-            .args([
-                "build",
-                "--package",
-                "observer",
-                "--bin",
-                "kdump-dma-observer",
-            ])
-            .env("CARGO_TARGET_DIR", &target),
-    )?;
-    let binary = target.join("debug/kdump-dma-observer");
-    ensure!(binary.is_file(), "{} was not built", binary.display());
-    Ok(binary)
-}
 
 /// What the observer judged.
 #[derive(Debug, Clone, PartialEq)]
