@@ -425,6 +425,7 @@ mod tests {
                 error_type: None,
                 reporter: None,
                 errors: Vec::new(),
+                firmware_first: None,
             },
         );
         m.observe(&[reset, fatal]);

@@ -41,6 +41,7 @@ fn aer(ms: u64, severity: AerSeverity) -> Event {
             error_type: None,
             reporter: Some("0000:00:03.0".into()),
             errors: Vec::new(),
+            firmware_first: None,
         },
     )
 }
@@ -297,6 +298,7 @@ fn daemon_timeline_with_fused_reset_is_flagged_with_high_confidence() {
                 error_type: None,
                 reporter: None,
                 errors: Vec::new(),
+                firmware_first: None,
             },
         ),
     ];
