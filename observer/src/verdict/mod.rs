@@ -11,8 +11,15 @@
 //! 4. the patched kernels' adopt path (`kdump: retaining SMMUEN ...`) and no reset →
 //!    `preserved`;
 //! 5. otherwise → `inconclusive`, saying what is missing.
+//!
+//! Rule families with their own module: [`ghes`] (firmware-first severities, one count per
+//! record), [`dump_tool`] (a failed dump the tool explains is not the reset's fatal sign),
+//! [`x86_handover`] (VT-d/AMD-Vi table copies mark a capture kernel and preserve DMA).
 mod boots;
 pub mod cmdline_audit;
+pub mod dump_tool;
+pub mod ghes;
+pub mod x86_handover;
 
 use serde::{Deserialize, Serialize};
 
@@ -138,13 +145,25 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
     };
     let reset = find(&is_reset);
     let adopt = find(&|e| matches!(e.detail, Detail::SmmuAdopt { .. }));
-    let fatal_after: Vec<EvidenceRef> = reset
+    let records = ghes::fatal_records(range);
+    let tool_failure = dump_tool::named_failure(range);
+    let is_fatal = |e: &Event| {
+        fatal_sign(e).is_some()
+            && !ghes::counted_by_record(e, &records)
+            && !(tool_failure.is_some() && dump_tool::is_failed_capture(e))
+    };
+    let handover = x86_handover::preserving_handover(range);
+    // Fatal signs after the reset; on x86, after the hand-over (listed, not blamed).
+    let since = reset
         .as_ref()
-        .map(|r| {
+        .map(|r| r.ts_ns)
+        .or_else(|| handover.map(|i| range[i].ts_ns));
+    let fatal_after: Vec<EvidenceRef> = since
+        .map(|since| {
             range
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.ts_ns >= r.ts_ns && fatal_sign(e).is_some())
+                .filter(|(_, e)| e.ts_ns >= since && is_fatal(e))
                 .map(|(i, e)| evidence(offset + i, e))
                 .collect()
         })
@@ -158,16 +177,37 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
             }
         )
     });
+    // A failure the dump tool explains is shown, with the failed capture itself.
+    let excused = tool_failure.iter().map(|(i, _)| *i).chain(
+        range
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| tool_failure.is_some() && dump_tool::is_failed_capture(e))
+            .map(|(i, _)| i),
+    );
     let mut all: Vec<EvidenceRef> = reset
         .iter()
         .chain(adopt.iter())
         .chain(fatal_after.iter())
         .cloned()
         .chain(correctable.map(|(i, e)| evidence(offset + i, e)))
+        .chain(excused.map(|i| evidence(offset + i, &range[i])))
+        .chain(handover.map(|i| evidence(offset + i, &range[i])))
         .collect();
     all.sort_by_key(|e| (e.ts_ns, e.index));
     all.dedup_by_key(|e| e.index);
+    for e in &mut all {
+        e.fatal = is_fatal(&range[e.index - offset]);
+    }
     let mut missing = caveats(range, &audit);
+    let tool_note = tool_failure
+        .as_ref()
+        .map(|(_, text)| {
+            format!(
+                " The dump is incomplete because the dump tool failed ({text}): a fault of the dump tool, not counted against the SMMU reset."
+            )
+        })
+        .unwrap_or_default();
 
     let (verdict, confidence, summary) = match (&reset, &adopt) {
         (Some(reset), _) => {
@@ -176,9 +216,13 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
             match fatal_after.first() {
                 Some(first) => (
                     VerdictKind::Flagged,
-                    if strong { Confidence::High } else { Confidence::Medium },
+                    if strong {
+                        Confidence::High
+                    } else {
+                        Confidence::Medium
+                    },
                     format!(
-                        "The capture kernel reset an enabled SMMU ({smmu}) and {} fatal sign(s) followed, the first ({}) {} after the reset.",
+                        "The capture kernel reset an enabled SMMU ({smmu}) and {} fatal sign(s) followed, the first ({}) {} after the reset.{tool_note}",
                         fatal_after.len(),
                         first.kind,
                         human_duration(first.ts_ns - reset.ts_ns)
@@ -186,19 +230,56 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
                 ),
                 None => (
                     VerdictKind::ResetNoFatal,
-                    if strong && missing.is_empty() { Confidence::High } else { Confidence::Medium },
-                    format!("The capture kernel reset an enabled SMMU ({smmu}) and nothing fatal followed."),
+                    if strong && missing.is_empty() {
+                        Confidence::High
+                    } else {
+                        Confidence::Medium
+                    },
+                    format!(
+                        "The capture kernel reset an enabled SMMU ({smmu}) and nothing fatal followed.{tool_note}"
+                    ),
                 ),
             }
         }
         (None, Some(_)) => (
             VerdictKind::Preserved,
             Confidence::High,
-            "The capture kernel adopted the crashed kernel's SMMU configuration (kdump: retaining SMMUEN): in-flight DMA was not aborted.".into(),
+            format!(
+                "The capture kernel adopted the crashed kernel's SMMU configuration (kdump: retaining SMMUEN): in-flight DMA was not aborted.{tool_note}"
+            ),
         ),
+        (None, None) if handover.is_some() => {
+            let (iommu, outcome) = match handover.map(|i| &range[i].detail) {
+                Some(Detail::IommuTableCopy { iommu, outcome, .. }) => {
+                    (iommu.as_str(), outcome.as_str())
+                }
+                _ => ("iommu", "copied"),
+            };
+            let later = if fatal_after.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " {} later fatal sign(s) are listed but not blamed on the hand-over.",
+                    fatal_after.len()
+                )
+            };
+            (
+                VerdictKind::Preserved,
+                Confidence::Medium,
+                format!(
+                    "The capture kernel {outcome} the crashed kernel's IOMMU translation tables ({iommu}): in-flight DMA kept its mappings.{later}{tool_note}"
+                ),
+            )
+        }
         (None, None) => {
-            missing.insert(0, "no SMMU reset or adopt evidence in the capture boot".into());
-            if !range.iter().any(|e| matches!(e.detail, Detail::SmmuProbe { .. })) {
+            missing.insert(
+                0,
+                "no SMMU reset or adopt evidence in the capture boot".into(),
+            );
+            if !range
+                .iter()
+                .any(|e| matches!(e.detail, Detail::SmmuProbe { .. }))
+            {
                 missing.push("no SMMUv3 probe line either: the machine may have no SMMUv3, or the log lost its start".into());
             }
             return inconclusive(all, missing, audit);
@@ -315,6 +396,9 @@ pub fn fatal_sign(event: &Event) -> Option<&'static str> {
         Detail::Ghes {
             severity: Some(s), ..
         } if s == "fatal" => Some("fatal GHES error"),
+        Detail::Ghes {
+            severity: Some(s), ..
+        } if ghes::is_fatal_severity(s) => Some("uncorrected (recoverable) GHES error"),
         Detail::GhesFatal => Some("fatal GHES error"),
         Detail::Serror { .. } => Some("SError"),
         Detail::ExternalAbort { .. } => Some("synchronous external abort"),
@@ -368,13 +452,21 @@ pub fn describe(event: &Event) -> String {
             device,
             severity,
             status,
+            firmware_first,
             ..
         } => format!(
-            "{device}: {} AER{}",
+            "{device}: {} {}AER{}",
             match severity {
                 AerSeverity::Correctable => "correctable",
                 AerSeverity::Nonfatal => "uncorrectable non-fatal",
                 AerSeverity::Fatal => "uncorrectable fatal",
+            },
+            match firmware_first {
+                Some(ff) => match ff.ghes_record {
+                    Some(n) => format!("firmware-first (GHES {{{n}}}) "),
+                    None => "firmware-first ".to_owned(),
+                },
+                None => String::new(),
             },
             status
                 .as_ref()
@@ -384,10 +476,49 @@ pub fn describe(event: &Event) -> String {
         Detail::Dpc { device, .. } => {
             format!("{}: DPC containment", device.as_deref().unwrap_or("port"))
         }
-        Detail::Ghes { severity, .. } => format!(
-            "firmware (GHES) error, severity {}",
-            severity.as_deref().unwrap_or("unknown")
+        Detail::Ghes {
+            severity,
+            record,
+            sections,
+            ..
+        } => {
+            let what: Vec<String> = sections
+                .iter()
+                .map(|s| match s.fields.get("device") {
+                    Some(d) => format!("{} on {d}", s.section_type),
+                    None => s.section_type.clone(),
+                })
+                .collect();
+            format!(
+                "firmware (GHES) error{}, severity {}{}",
+                record.map(|n| format!(" {{{n}}}")).unwrap_or_default(),
+                severity.as_deref().unwrap_or("unknown"),
+                if what.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", what.join(", "))
+                }
+            )
+        }
+        Detail::DumpTool {
+            tool,
+            outcome,
+            message,
+            cause,
+        } => format!(
+            "{tool} {outcome}: {message}{}",
+            cause
+                .as_ref()
+                .map(|c| format!(" (cause: {c})"))
+                .unwrap_or_default()
         ),
+        Detail::PlatformName { name, .. } => format!("system: {name}"),
+        Detail::IommuTableCopy {
+            iommu,
+            outcome,
+            detail,
+        } => format!("{iommu} table hand-over {outcome}: {detail}"),
+        Detail::IommuFault { iommu, detail, .. } => format!("{iommu} fault: {detail}"),
         Detail::GhesFatal => "firmware (GHES) fatal error: the kernel panics".into(),
         Detail::Serror { esr, .. } => {
             format!("SError, ESR {}", esr.as_deref().unwrap_or("unknown"))
