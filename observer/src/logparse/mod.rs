@@ -96,6 +96,7 @@ pub fn read_text_log(path: &Path, bytes: &[u8]) -> Vec<Event> {
             || text.starts_with("Booting Linux on physical CPU ");
         if new_boot {
             clock.wall_base = None;
+            clock.last = 0;
         }
         let ts_ns = match framed.stamp {
             prefix::Stamp::Unknown => {
@@ -137,11 +138,13 @@ pub fn read_text_log(path: &Path, bytes: &[u8]) -> Vec<Event> {
     events
 }
 
-/// The clock of a text log: the last time seen, and the first wall-clock stamp of this boot.
+/// The clock of a text log: the last time seen, and the first wall-clock stamp of this boot
+/// with the time it was given (the time of the line before it, so a wall-clock line after
+/// monotonic ones keeps the order).
 #[derive(Debug, Default)]
 struct TextClock {
     last: u64,
-    wall_base: Option<i128>,
+    wall_base: Option<(i128, u64)>,
 }
 
 impl TextClock {
@@ -149,8 +152,9 @@ impl TextClock {
         self.last = match stamp {
             prefix::Stamp::Monotonic(ns) => ns,
             prefix::Stamp::Wall(wall) => {
-                let base = *self.wall_base.get_or_insert(wall.nanos);
-                u64::try_from((wall.nanos - base).max(0)).unwrap_or(u64::MAX)
+                let (base, offset) = *self.wall_base.get_or_insert((wall.nanos, self.last));
+                let since = u64::try_from((wall.nanos - base).max(0)).unwrap_or(u64::MAX);
+                offset.saturating_add(since)
             }
             prefix::Stamp::Unknown => self.last,
         };

@@ -14,6 +14,10 @@
 //! `Failed to reuse DEV table from previous kernel.`, `Failed to remap memory for reusing old
 //! device table!`; both `Translation was enabled for IOMMU:%d but we are not in kdump mode`.
 //!
+//! VT-d interrupt remapping (`drivers/iommu/intel/irq_remapping.c`, `pr_fmt "DMAR-IR: "`):
+//! `Copied IR table for %s from previous kernel`, `Failed to copy IR table for %s from
+//! previous kernel`, `IRQ remapping was enabled on %s but we are not in kdump mode`.
+//!
 //! Failures after the hand-over (`iommu_fault`):
 //! - VT-d (`drivers/iommu/intel/dmar.c`): `DRHD: handling fault status reg %x`
 //!   (`dmar_fault()`), and `dmar_fault_do_one()`'s records `[%s NO_PASID] Request device
@@ -28,6 +32,8 @@ use crate::event::Detail;
 pub(crate) fn classify(text: &str) -> Option<Detail> {
     let (iommu, message) = if let Some(m) = text.strip_prefix("DMAR: ") {
         ("dmar", m)
+    } else if let Some(m) = text.strip_prefix("DMAR-IR: ") {
+        ("dmar-ir", m)
     } else if let Some(m) = text.strip_prefix("AMD-Vi: ") {
         ("amd-vi", m)
     } else {
@@ -100,6 +106,14 @@ fn outcome(message: &str) -> Option<&'static str> {
         || message.starts_with("Copied DEV table from previous kernel")
     {
         Some("copied")
+    } else if message.starts_with("Copied IR table for ") {
+        Some("copied")
+    } else if message.starts_with("IRQ remapping was enabled on ")
+        && message.ends_with("but we are not in kdump mode")
+    {
+        Some("not-kdump")
+    } else if message.starts_with("Failed to copy IR table for ") {
+        Some("failed")
     } else if message.starts_with("Reused DEV table from previous kernel") {
         Some("reused")
     } else if FAILED.iter().any(|f| message.starts_with(f))
@@ -193,6 +207,16 @@ mod tests {
             (
                 "AMD-Vi: Translation was enabled for IOMMU:0 but we are not in kdump mode",
                 "amd-vi",
+                "not-kdump",
+            ),
+            (
+                "DMAR-IR: Copied IR table for dmar0 from previous kernel",
+                "dmar-ir",
+                "copied",
+            ),
+            (
+                "DMAR-IR: IRQ remapping was enabled on dmar1 but we are not in kdump mode",
+                "dmar-ir",
                 "not-kdump",
             ),
         ] {

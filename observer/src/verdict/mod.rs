@@ -154,16 +154,14 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
     };
     let handover = x86_handover::preserving_handover(range);
     // Fatal signs after the reset; on x86, after the hand-over (listed, not blamed).
-    let since = reset
-        .as_ref()
-        .map(|r| r.ts_ns)
-        .or_else(|| handover.map(|i| range[i].ts_ns));
+    // By position: `range` is in time order, and a log without times is in log order.
+    let since = reset.as_ref().map(|r| r.index - offset).or(handover);
     let fatal_after: Vec<EvidenceRef> = since
         .map(|since| {
             range
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.ts_ns >= since && is_fatal(e))
+                .filter(|(i, e)| *i >= since && is_fatal(e))
                 .map(|(i, e)| evidence(offset + i, e))
                 .collect()
         })

@@ -589,3 +589,15 @@ fn x86_early_command_line_with_elfcorehdr_is_a_capture_kernel() {
     let v = judge(&events);
     assert_eq!(v.verdict, VerdictKind::Preserved, "{}", v.summary);
 }
+
+#[test]
+fn without_times_the_order_decides_what_follows_the_reset() {
+    let events = crate::logparse::parse_text_log(
+        std::path::Path::new("untimed"),
+        "OF: fdt: Reserving 1 KiB of memory at 0xb97ff000 for elfcorehdr\n\
+         pcieport 0000:00:03.0: AER: Uncorrectable (Fatal) error message received from 0000:02:00.0\n\
+         arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...\n",
+    );
+    assert!(events.iter().all(|e| e.ts_ns == 0));
+    assert_eq!(judge(&events).verdict, VerdictKind::ResetNoFatal);
+}
