@@ -1,4 +1,4 @@
-//! The AER lines the kernel prints for a firmware-first (CPER) PCIe error, after the GHES
+//! The AER lines the kernel prints for a firmware-first (CPER) `PCIe` error, after the GHES
 //! record: `drivers/acpi/apei/ghes.c` `ghes_handle_aer()` → `drivers/pci/pcie/aer.c`
 //! `aer_recover_queue()` → `aer_recover_work_func()` → `cper_print_aer()` (5.4 .. 5.x) /
 //! `pci_print_aer()` (5.8+; `dev_fmt "AER: "` since 6.0), then `pcie_do_recovery()`:
@@ -10,7 +10,7 @@
 //! igb 0000:09:00.1: AER:   TLP Header: 40000001 0000000f 90028090 00000000
 //! ```
 //! No line says the severity: `aer_uncor_severity` is printed only for uncorrectable errors,
-//! and then the unmasked status bits set in that mask are fatal (PCIe r6.0 §7.8.4.4).
+//! and then the unmasked status bits set in that mask are fatal (`PCIe` r6.0 §7.8.4.4).
 //!
 //! Queue lines (`pr_err`, `pr_fmt "AER: "` since 5.x): `AER recover: Buffer overflow when
 //! recovering AER for %04x:%02x:%02x:%x` (`.%x` since 5.12), `AER recover: Can not find

@@ -10,7 +10,7 @@
 //! {3}[Hardware Error]:  fru_text: PcieError
 //! {3}[Hardware Error]:   section_type: PCIe error
 //! ```
-//! PCIe sections (`cper_print_pcie()`): `port_type: %d, %s`, `version: %d.%d`, `command:
+//! `PCIe` sections (`cper_print_pcie()`): `port_type: %d, %s`, `version: %d.%d`, `command:
 //! 0x%04x, status: 0x%04x`, `device_id: %04x:%02x:%02x.%x`, `slot: %d`, `secondary_bus:
 //! 0x%02x`, `vendor_id: 0x%04x, device_id: 0x%04x`, `class_code: %02x%02x%02x`, and for
 //! fatal sections `aer_uncor_status: 0x%08x, aer_uncor_mask: 0x%08x`, `aer_uncor_severity:
@@ -78,7 +78,7 @@ struct Record {
 #[derive(Debug, Default)]
 pub(crate) struct OpenRecords {
     open: Vec<Record>,
-    /// Recently completed records: `{N}`, severity, and the devices of their PCIe sections.
+    /// Recently completed records: `{N}`, severity, and the devices of their `PCIe` sections.
     recent: Vec<(Option<u32>, Option<String>, Vec<String>)>,
 }
 
@@ -192,7 +192,7 @@ impl OpenRecords {
         }
     }
 
-    /// The latest record (open or completed) whose PCIe section names `device`: its `{N}`
+    /// The latest record (open or completed) whose `PCIe` section names `device`: its `{N}`
     /// and severity, for tying the AER lines printed for it.
     pub(crate) fn record_naming(&self, device: &str) -> Option<(Option<u32>, Option<String>)> {
         let open = self.open.iter().rev().find_map(|r| match &r.event.detail {
@@ -211,7 +211,7 @@ impl OpenRecords {
     }
 }
 
-/// Whether a `ghes` detail has a PCIe section for `device`.
+/// Whether a `ghes` detail has a `PCIe` section for `device`.
 pub(crate) fn names_device(detail: &Detail, device: &str) -> bool {
     matches!(detail, Detail::Ghes { sections, .. }
         if sections.iter().any(|s| s.fields.get("device").is_some_and(|d| d == device)))
@@ -291,7 +291,7 @@ fn fold(severity: &mut Option<String>, sections: &mut Vec<CperSection>, body: &s
         if let Some(s) = sections.last_mut()
             && s.section_type.is_empty()
         {
-            s.section_type = kind.trim().to_owned();
+            kind.trim().clone_into(&mut s.section_type);
         }
         return;
     }
@@ -307,6 +307,19 @@ fn fold(severity: &mut Option<String>, sections: &mut Vec<CperSection>, body: &s
 
 /// The identifying fields of one CPER line, named as in `docs/timeline.md`.
 fn fields(body: &str) -> Vec<(&'static str, String)> {
+    const SIMPLE: [(&str, &str); 11] = [
+        ("class_code: ", "class_code"),
+        ("aer_uncor_severity: ", "aer_uncor_severity"),
+        ("TLP Header: ", "tlp_header"),
+        ("MIDR: ", "midr"),
+        ("Multiprocessor Affinity Register (MPIDR): ", "mpidr"),
+        ("error_type: ", "error_type"),
+        ("error_info: ", "error_info"),
+        ("physical fault address: ", "physical_fault_address"),
+        ("virtual fault address: ", "virtual_fault_address"),
+        ("physical_address: ", "physical_address"),
+        ("error_status: ", "error_status"),
+    ];
     let word = |s: &str| s.split_whitespace().next().unwrap_or("").to_owned();
     if let Some(rest) = body.strip_prefix("device_id: ") {
         let rest = rest.trim();
@@ -339,19 +352,6 @@ fn fields(body: &str) -> Vec<(&'static str, String)> {
     if body.starts_with("node:") {
         return vec![("location", body.trim().to_owned())];
     }
-    const SIMPLE: [(&str, &str); 11] = [
-        ("class_code: ", "class_code"),
-        ("aer_uncor_severity: ", "aer_uncor_severity"),
-        ("TLP Header: ", "tlp_header"),
-        ("MIDR: ", "midr"),
-        ("Multiprocessor Affinity Register (MPIDR): ", "mpidr"),
-        ("error_type: ", "error_type"),
-        ("error_info: ", "error_info"),
-        ("physical fault address: ", "physical_fault_address"),
-        ("virtual fault address: ", "virtual_fault_address"),
-        ("physical_address: ", "physical_address"),
-        ("error_status: ", "error_status"),
-    ];
     for (prefix, name) in SIMPLE {
         if let Some(value) = body.strip_prefix(prefix) {
             return vec![(name, value.trim().to_owned())];

@@ -241,24 +241,7 @@ impl LogParser {
                 out,
             ),
             Line::CperAer(line) => self.act_cper_aer(line, event, out),
-            Line::DumpTool(line) => {
-                let cause = self.dump_tools.cause_for(&line);
-                self.emit(
-                    event(Detail::DumpTool {
-                        tool: line.tool.to_owned(),
-                        outcome: match line.kind {
-                            DumpToolKind::Start => "started",
-                            DumpToolKind::Saved => "saved",
-                            DumpToolKind::Failed => "failed",
-                            DumpToolKind::Diagnostic => "diagnostic",
-                        }
-                        .to_owned(),
-                        message: line.message.to_owned(),
-                        cause,
-                    }),
-                    out,
-                );
-            }
+            Line::DumpTool(line) => self.act_dump_tool(&line, event, out),
             Line::Platform(source_line, name) => {
                 if !self.platform_named {
                     self.platform_named = true;
@@ -277,34 +260,63 @@ impl LogParser {
                 e.cpu = cpu;
                 self.emit(e, out);
             }
-            Line::Simple(detail, cpu) => {
-                // A panic ends every GHES record (`__ghes_panic` prints the record, then panics).
-                if matches!(detail, Detail::Panic { .. }) {
-                    self.ghes.flush(out);
-                }
-                // `Asynchronous SError Interrupt` whose SError line was not logged (or lost).
-                if let Detail::Panic { message } = &detail
-                    && serror::is_serror_panic(message)
-                    && !self.serror_seen
-                {
-                    self.serror_seen = true;
-                    self.emit(
-                        event(Detail::Serror {
-                            esr: None,
-                            fatal: true,
-                            detail: message.clone(),
-                        }),
-                        out,
-                    );
-                }
-                let mut e = event(detail);
-                e.cpu = cpu;
-                self.emit(e, out);
-            }
+            Line::Simple(detail, cpu) => self.act_simple(detail, cpu, event, out),
             // Continuation lines whose group is not pending (e.g. its start was lost); GHES
             // lines never get here.
             Line::Dpc(DpcLine::Reason { .. }) | Line::Ghes(_) => {}
         }
+    }
+
+    fn act_dump_tool(
+        &mut self,
+        line: &DumpToolLine<'_>,
+        event: impl Fn(Detail) -> Event,
+        out: &mut Vec<Event>,
+    ) {
+        let cause = self.dump_tools.cause_for(line);
+        let outcome = match line.kind {
+            DumpToolKind::Start => "started",
+            DumpToolKind::Saved => "saved",
+            DumpToolKind::Failed => "failed",
+            DumpToolKind::Diagnostic => "diagnostic",
+        };
+        self.emit(
+            event(Detail::DumpTool {
+                tool: line.tool.to_owned(),
+                outcome: outcome.to_owned(),
+                message: line.message.to_owned(),
+                cause,
+            }),
+            out,
+        );
+    }
+
+    fn act_simple(
+        &mut self,
+        detail: Detail,
+        cpu: Option<u32>,
+        event: impl Fn(Detail) -> Event,
+        out: &mut Vec<Event>,
+    ) {
+        if let Detail::Panic { message } = &detail {
+            // A panic ends every GHES record (`__ghes_panic` prints the record, then panics).
+            self.ghes.flush(out);
+            // `Asynchronous SError Interrupt` whose SError line was not logged (or lost).
+            if serror::is_serror_panic(message) && !self.serror_seen {
+                self.serror_seen = true;
+                self.emit(
+                    event(Detail::Serror {
+                        esr: None,
+                        fatal: true,
+                        detail: message.clone(),
+                    }),
+                    out,
+                );
+            }
+        }
+        let mut e = event(detail);
+        e.cpu = cpu;
+        self.emit(e, out);
     }
 
     fn act_cper_aer(

@@ -104,9 +104,8 @@ fn outcome(message: &str) -> Option<&'static str> {
         Some("trying")
     } else if message.starts_with("Copied translation tables from previous kernel")
         || message.starts_with("Copied DEV table from previous kernel")
+        || message.starts_with("Copied IR table for ")
     {
-        Some("copied")
-    } else if message.starts_with("Copied IR table for ") {
         Some("copied")
     } else if message.starts_with("IRQ remapping was enabled on ")
         && message.ends_with("but we are not in kdump mode")

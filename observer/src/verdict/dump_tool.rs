@@ -6,8 +6,8 @@
 //! with no named cause stays a fatal sign.
 use crate::event::{Detail, Event};
 
-/// The dump tool's own failure in `events`: `(tool, message, cause)` of the first failure
-/// that names a cause.
+/// The dump tool's own failure in `events`: the position and `tool: message (cause: ...)`
+/// of the first failure that names a cause.
 #[must_use]
 pub fn named_failure(events: &[Event]) -> Option<(usize, String)> {
     events
@@ -22,6 +22,16 @@ pub fn named_failure(events: &[Event]) -> Option<(usize, String)> {
             } if outcome == "failed" => Some((i, format!("{tool}: {message} (cause: {cause})"))),
             _ => None,
         })
+}
+
+/// The sentence the verdict's summary ends with when the dump tool explained its failure.
+#[must_use]
+pub fn note(failure: Option<&(usize, String)>) -> String {
+    failure.map_or_else(String::new, |(_, text)| {
+        format!(
+            " The dump is incomplete because the dump tool failed ({text}): a fault of the dump tool, not counted against the SMMU reset."
+        )
+    })
 }
 
 /// Whether `event` is an incomplete dump.

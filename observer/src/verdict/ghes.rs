@@ -3,7 +3,7 @@
 //!   it, as native non-fatal AER) is a fatal sign; `corrected` and `info` are not;
 //! - the AER lines the kernel prints for a record (`aer` with `firmware_first.ghes_record`)
 //!   are the same error: when their record is in the boot, only the record counts.
-use std::collections::HashSet;
+use std::{collections::HashSet, hash::BuildHasher};
 
 use crate::event::{Detail, Event};
 
@@ -31,7 +31,7 @@ pub fn fatal_records(events: &[Event]) -> HashSet<u32> {
 
 /// Whether `event` is a firmware-first AER whose GHES record already counts.
 #[must_use]
-pub fn counted_by_record(event: &Event, records: &HashSet<u32>) -> bool {
+pub fn counted_by_record<S: BuildHasher>(event: &Event, records: &HashSet<u32, S>) -> bool {
     matches!(&event.detail, Detail::Aer { firmware_first: Some(ff), .. }
         if ff.ghes_record.is_some_and(|n| records.contains(&n)))
 }

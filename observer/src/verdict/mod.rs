@@ -145,67 +145,15 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
     };
     let reset = find(&is_reset);
     let adopt = find(&|e| matches!(e.detail, Detail::SmmuAdopt { .. }));
-    let records = ghes::fatal_records(range);
-    let tool_failure = dump_tool::named_failure(range);
-    let is_fatal = |e: &Event| {
-        fatal_sign(e).is_some()
-            && !ghes::counted_by_record(e, &records)
-            && !(tool_failure.is_some() && dump_tool::is_failed_capture(e))
-    };
     let handover = x86_handover::preserving_handover(range);
-    // Fatal signs after the reset; on x86, after the hand-over (listed, not blamed).
-    // By position: `range` is in time order, and a log without times is in log order.
     let since = reset.as_ref().map(|r| r.index - offset).or(handover);
-    let fatal_after: Vec<EvidenceRef> = since
-        .map(|since| {
-            range
-                .iter()
-                .enumerate()
-                .filter(|(i, e)| *i >= since && is_fatal(e))
-                .map(|(i, e)| evidence(offset + i, e))
-                .collect()
-        })
-        .unwrap_or_default();
-    let correctable = range.iter().enumerate().filter(|(_, e)| {
-        matches!(
-            e.detail,
-            Detail::Aer {
-                severity: AerSeverity::Correctable,
-                ..
-            }
-        )
-    });
-    // A failure the dump tool explains is shown, with the failed capture itself.
-    let excused = tool_failure.iter().map(|(i, _)| *i).chain(
-        range
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| tool_failure.is_some() && dump_tool::is_failed_capture(e))
-            .map(|(i, _)| i),
-    );
-    let mut all: Vec<EvidenceRef> = reset
-        .iter()
-        .chain(adopt.iter())
-        .chain(fatal_after.iter())
-        .cloned()
-        .chain(correctable.map(|(i, e)| evidence(offset + i, e)))
-        .chain(excused.map(|i| evidence(offset + i, &range[i])))
-        .chain(handover.map(|i| evidence(offset + i, &range[i])))
-        .collect();
-    all.sort_by_key(|e| (e.ts_ns, e.index));
-    all.dedup_by_key(|e| e.index);
-    for e in &mut all {
-        e.fatal = is_fatal(&range[e.index - offset]);
-    }
+    let Gathered {
+        fatal_after,
+        all,
+        tool_failure,
+    } = gather(range, offset, since, [&reset, &adopt], handover);
     let mut missing = caveats(range, &audit);
-    let tool_note = tool_failure
-        .as_ref()
-        .map(|(_, text)| {
-            format!(
-                " The dump is incomplete because the dump tool failed ({text}): a fault of the dump tool, not counted against the SMMU reset."
-            )
-        })
-        .unwrap_or_default();
+    let tool_note = dump_tool::note(tool_failure.as_ref());
 
     let (verdict, confidence, summary) = match (&reset, &adopt) {
         (Some(reset), _) => {
@@ -246,29 +194,14 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
                 "The capture kernel adopted the crashed kernel's SMMU configuration (kdump: retaining SMMUEN): in-flight DMA was not aborted.{tool_note}"
             ),
         ),
-        (None, None) if handover.is_some() => {
-            let (iommu, outcome) = match handover.map(|i| &range[i].detail) {
-                Some(Detail::IommuTableCopy { iommu, outcome, .. }) => {
-                    (iommu.as_str(), outcome.as_str())
-                }
-                _ => ("iommu", "copied"),
-            };
-            let later = if fatal_after.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " {} later fatal sign(s) are listed but not blamed on the hand-over.",
-                    fatal_after.len()
-                )
-            };
-            (
-                VerdictKind::Preserved,
-                Confidence::Medium,
-                format!(
-                    "The capture kernel {outcome} the crashed kernel's IOMMU translation tables ({iommu}): in-flight DMA kept its mappings.{later}{tool_note}"
-                ),
-            )
-        }
+        (None, None) if let Some(i) = handover => (
+            VerdictKind::Preserved,
+            Confidence::Medium,
+            format!(
+                "{}{tool_note}",
+                x86_handover::summary(&range[i], fatal_after.len())
+            ),
+        ),
         (None, None) => {
             missing.insert(
                 0,
@@ -303,6 +236,83 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
         cmdline_audit: audit,
         boots: 0,
         judged_boot: 0,
+    }
+}
+
+/// What a capture boot's verdict rests on.
+struct Gathered {
+    /// Fatal signs at or after position `since`.
+    fatal_after: Vec<EvidenceRef>,
+    /// Every piece of evidence, in time order, each marked fatal or not.
+    all: Vec<EvidenceRef>,
+    /// The dump tool's own failure with its cause, if it named one.
+    tool_failure: Option<(usize, String)>,
+}
+
+/// Collects the evidence of `range` (at `offset` in the timeline): the fatal signs from
+/// position `since`, the `found` reset/adopt, correctable errors, an explained dump-tool
+/// failure, the x86 hand-over.
+fn gather(
+    range: &[Event],
+    offset: usize,
+    since: Option<usize>,
+    found: [&Option<EvidenceRef>; 2],
+    handover: Option<usize>,
+) -> Gathered {
+    let records = ghes::fatal_records(range);
+    let tool_failure = dump_tool::named_failure(range);
+    let is_fatal = |e: &Event| {
+        fatal_sign(e).is_some()
+            && !ghes::counted_by_record(e, &records)
+            && !(tool_failure.is_some() && dump_tool::is_failed_capture(e))
+    };
+    // Fatal signs after the reset; on x86, after the hand-over (listed, not blamed).
+    // By position: `range` is in time order, and a log without times is in log order.
+    let fatal_after: Vec<EvidenceRef> = since
+        .map(|since| {
+            range
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| *i >= since && is_fatal(e))
+                .map(|(i, e)| evidence(offset + i, e))
+                .collect()
+        })
+        .unwrap_or_default();
+    let correctable = range.iter().enumerate().filter(|(_, e)| {
+        matches!(
+            e.detail,
+            Detail::Aer {
+                severity: AerSeverity::Correctable,
+                ..
+            }
+        )
+    });
+    // A failure the dump tool explains is shown, with the failed capture itself.
+    let excused = tool_failure.iter().map(|(i, _)| *i).chain(
+        range
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| tool_failure.is_some() && dump_tool::is_failed_capture(e))
+            .map(|(i, _)| i),
+    );
+    let mut all: Vec<EvidenceRef> = found
+        .into_iter()
+        .flatten()
+        .chain(fatal_after.iter())
+        .cloned()
+        .chain(correctable.map(|(i, e)| evidence(offset + i, e)))
+        .chain(excused.map(|i| evidence(offset + i, &range[i])))
+        .chain(handover.map(|i| evidence(offset + i, &range[i])))
+        .collect();
+    all.sort_by_key(|e| (e.ts_ns, e.index));
+    all.dedup_by_key(|e| e.index);
+    for e in &mut all {
+        e.fatal = is_fatal(&range[e.index - offset]);
+    }
+    Gathered {
+        fatal_after,
+        all,
+        tool_failure,
     }
 }
 
@@ -426,6 +436,9 @@ fn evidence(index: usize, event: &Event) -> EvidenceRef {
 /// One line describing an event, for evidence lists and reports.
 #[must_use]
 pub fn describe(event: &Event) -> String {
+    if let Some(text) = describe_firmware_and_tools(&event.detail) {
+        return text;
+    }
     match &event.detail {
         Detail::SmmuReset { smmu, writes } if writes.is_empty() => {
             format!("{smmu}: SMMU found enabled and reset (GBPA=ABORT, SMMUEN cleared)")
@@ -474,6 +487,35 @@ pub fn describe(event: &Event) -> String {
         Detail::Dpc { device, .. } => {
             format!("{}: DPC containment", device.as_deref().unwrap_or("port"))
         }
+        Detail::GhesFatal => "firmware (GHES) fatal error: the kernel panics".into(),
+        Detail::Serror { esr, .. } => {
+            format!("SError, ESR {}", esr.as_deref().unwrap_or("unknown"))
+        }
+        Detail::ExternalAbort {
+            far,
+            esr,
+            in_kernel,
+            ..
+        } => format!(
+            "synchronous external abort{} (FAR {}, ESR {})",
+            if *in_kernel { " in the kernel" } else { "" },
+            far.as_deref().unwrap_or("?"),
+            esr.as_deref().unwrap_or("?")
+        ),
+        Detail::Panic { message } => format!("kernel panic: {message}"),
+        Detail::CaptureOutcome { complete, detail } => {
+            format!(
+                "dump {}: {detail}",
+                if *complete { "complete" } else { "incomplete" }
+            )
+        }
+        other => other.kind().replace('_', " "),
+    }
+}
+
+/// [`describe`] for GHES records, dump tools, the system's name and x86 IOMMU lines.
+fn describe_firmware_and_tools(detail: &Detail) -> Option<String> {
+    Some(match detail {
         Detail::Ghes {
             severity,
             record,
@@ -517,30 +559,8 @@ pub fn describe(event: &Event) -> String {
             detail,
         } => format!("{iommu} table hand-over {outcome}: {detail}"),
         Detail::IommuFault { iommu, detail, .. } => format!("{iommu} fault: {detail}"),
-        Detail::GhesFatal => "firmware (GHES) fatal error: the kernel panics".into(),
-        Detail::Serror { esr, .. } => {
-            format!("SError, ESR {}", esr.as_deref().unwrap_or("unknown"))
-        }
-        Detail::ExternalAbort {
-            far,
-            esr,
-            in_kernel,
-            ..
-        } => format!(
-            "synchronous external abort{} (FAR {}, ESR {})",
-            if *in_kernel { " in the kernel" } else { "" },
-            far.as_deref().unwrap_or("?"),
-            esr.as_deref().unwrap_or("?")
-        ),
-        Detail::Panic { message } => format!("kernel panic: {message}"),
-        Detail::CaptureOutcome { complete, detail } => {
-            format!(
-                "dump {}: {detail}",
-                if *complete { "complete" } else { "incomplete" }
-            )
-        }
-        other => other.kind().replace('_', " "),
-    }
+        _ => return None,
+    })
 }
 
 fn smmu_of(event: &Event) -> String {

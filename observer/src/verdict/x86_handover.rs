@@ -26,6 +26,23 @@ pub fn preserving_handover(events: &[Event]) -> Option<usize> {
     })
 }
 
+/// The `preserved` verdict's sentence for the hand-over `event`, with `later` fatal signs.
+#[must_use]
+pub fn summary(event: &Event, later: usize) -> String {
+    let (iommu, outcome) = match &event.detail {
+        Detail::IommuTableCopy { iommu, outcome, .. } => (iommu.as_str(), outcome.as_str()),
+        _ => ("iommu", "copied"),
+    };
+    let later = if later == 0 {
+        String::new()
+    } else {
+        format!(" {later} later fatal sign(s) are listed but not blamed on the hand-over.")
+    };
+    format!(
+        "The capture kernel {outcome} the crashed kernel's IOMMU translation tables ({iommu}): in-flight DMA kept its mappings.{later}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -240,15 +240,15 @@ fn frame_body<'a>(body: &'a str) -> Parts<'a> {
             return with_level((Framing::DmesgCtime, Stamp::Wall(wall), None, message));
         }
     }
-    if matches!(first, Some(b'A'..=b'S')) {
-        if let Some((wall, message)) = syslog::split_bsd(body) {
-            return with_level(inner_printk(wall, message, Framing::JournalShort));
-        }
+    if matches!(first, Some(b'A'..=b'S'))
+        && let Some((wall, message)) = syslog::split_bsd(body)
+    {
+        return with_level(inner_printk(wall, message, Framing::JournalShort));
     }
-    if matches!(first, Some(b'0'..=b'9')) {
-        if let Some((wall, message)) = syslog::split_iso(body) {
-            return with_level(inner_printk(wall, message, Framing::Iso));
-        }
+    if matches!(first, Some(b'0'..=b'9'))
+        && let Some((wall, message)) = syslog::split_iso(body)
+    {
+        return with_level(inner_printk(wall, message, Framing::Iso));
     }
     if journal::is_boot_separator(body) {
         return (Framing::BootSeparator, Stamp::Unknown, None, "");
