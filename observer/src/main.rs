@@ -373,7 +373,7 @@ fn hand_off(live: &observer::capture_dir::LiveDir) {
             live.path.clone()
         }
     };
-    let (done, _) = observer::recover::report_capture(&dir, None);
+    let (done, _) = observer::recover::report_capture(&dir, None, true);
     eprintln!(
         "report: {} ({}): {}",
         dir.join("report.md").display(),
@@ -547,6 +547,7 @@ fn recover(args: &RecoverArgs) -> anyhow::Result<ExitCode> {
         pstore: Some(args.pstore.clone()),
         textfile_dir: args.textfile_dir.clone(),
         state: args.state.clone(),
+        journal: true,
     };
     let done = observer::recover::run(&config)?;
     if done.is_empty() {

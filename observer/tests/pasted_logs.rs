@@ -228,7 +228,7 @@ fn debian_makedumpfile_failure_is_named_and_not_blamed() {
     )
     .unwrap();
     std::fs::write(capture.join("dump.202611240833"), b"").unwrap();
-    let (recovered, _) = observer::recover::report_capture(&capture, None);
+    let (recovered, _) = observer::recover::report_capture(&capture, None, false);
     assert_eq!(recovered.verdict, "reset-no-fatal", "{}", recovered.summary);
     assert!(
         recovered
