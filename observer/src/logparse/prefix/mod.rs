@@ -271,7 +271,8 @@ fn inner_printk(wall: WallClock, message: &str, outer: Framing) -> Parts<'_> {
 /// ANSI/VT100 escape sequences (CSI `ESC [ ... final`, or `ESC x`).
 pub(crate) fn sanitize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    if text.bytes().all(|b| b >= 0x20 && b != 0x7f || b == b'\t') {
+    // Fast path: printable ASCII (and tab) only; C1 controls are multi-byte, so not here.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\t') {
         out.push_str(text);
         return out;
     }
@@ -395,6 +396,15 @@ mod tests {
         assert!(!frame(b"[    2.000000] good").damaged);
         let long = vec![b'x'; MAX_LINE_BYTES + 1];
         assert!(frame(&long).damaged);
+    }
+
+    #[test]
+    fn c1_controls_are_dropped() {
+        // Found by the pasted_log fuzz target: U+008B survived the ASCII fast path.
+        assert_eq!(
+            framed("Kernel command line: consol\u{8b}e=ttyAMA0").2,
+            "Kernel command line: console=ttyAMA0"
+        );
     }
 
     #[test]
