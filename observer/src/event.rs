@@ -229,6 +229,9 @@ pub enum Detail {
         /// Named error bits, e.g. `BadTLP`, `MalfTLP (First)`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         errors: Vec<String>,
+        /// Set when firmware reported the error (CPER record, `aer_status:` lines).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        firmware_first: Option<FirmwareFirst>,
     },
     /// An AER record whose severity value this build does not know.
     AerUnknownSeverity {
@@ -262,6 +265,15 @@ pub enum Detail {
         severity: Option<String>,
         #[serde(default, skip_serializing_if = "String::is_empty")]
         detail: String,
+        /// The `{N}` the kernel numbered the record's log lines with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        record: Option<u32>,
+        /// `Hardware error from APEI Generic Hardware Error Source: <id>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source_id: Option<String>,
+        /// The record's CPER sections, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sections: Vec<CperSection>,
     },
     /// `__ghes_panic`: firmware reported a fatal error; the kernel panics next.
     GhesFatal,
@@ -308,7 +320,8 @@ pub enum Detail {
     SystemIdentity(Box<crate::system::SystemIdentity>),
     /// A kernel log line naming the machine: `DMI: <name>` (`dmi_setup`, `drivers/firmware/dmi_scan.c)`,
     /// `Hardware name: <name>` (`dump_stack_print_info`, `lib/dump_stack.c)` or `Machine model: <name>`
-    /// (`setup_machine_fdt`, arch/arm64/kernel/setup.c). `source_line` is the line's label.
+    /// (`setup_machine_fdt`, arch/arm64/kernel/setup.c). `source_line` is `dmi`, `hardware_name` or
+    /// `machine_model`.
     PlatformName { source_line: String, name: String },
     /// Whether the dump was written completely, from the dump directory's files (kdump-tools:
     /// `dump.<stamp>` vs `dump-incomplete`; kdump-utils: `vmcore` vs `vmcore-incomplete`).
@@ -334,6 +347,42 @@ pub enum Detail {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         problems: Vec<String>,
         duration_us: u64,
+    },
+
+    // --- Pasted logs (issue 11): input accounting, the system's name, dump tools, x86 ---
+    /// One text log was read: how many lines, how many could not be read wholly (invalid
+    /// UTF-8, cut at the line limit), and how many had no time stamp of their own.
+    LogRead {
+        file: String,
+        lines: u64,
+        unreadable: u64,
+        /// Lines without a time stamp, placed by their position.
+        untimed: u64,
+        /// Lines with a time stamp; when 0 the file's times are unknown.
+        timed: u64,
+    },
+    /// A line of the dump tool (kdump-tools, makedumpfile, kdump-utils).
+    DumpTool {
+        /// `kdump-tools`, `makedumpfile` or `kdump-utils`.
+        tool: String,
+        /// `started`, `saved`, `failed` or `diagnostic`.
+        outcome: String,
+        message: String,
+        /// For `failed`: the diagnostic that says why, when the tool printed one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<String>,
+    },
+    /// An oops header saying `Kdump: loaded`: this boot is the crashing kernel, with a capture
+    /// kernel armed.
+    KdumpArmed,
+    /// An x86 IOMMU fault or failure after the hand-over (VT-d fault records, AMD-Vi
+    /// `Completion-Wait loop timed out`, `IO_PAGE_FAULT`).
+    IommuFault {
+        /// `dmar` or `amd-vi`.
+        iommu: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+        detail: String,
     },
 }
 
@@ -424,6 +473,34 @@ pub struct PciAer {
     pub error_source: Option<String>,
 }
 
+/// A firmware-first AER error: the GHES record it came with, and its severity register.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmwareFirst {
+    /// `{N}` of the GHES record naming this device, when the log holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ghes_record: Option<u32>,
+    /// `aer_uncor_severity` (hex), printed for uncorrectable errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncor_severity: Option<String>,
+}
+
+/// One CPER section of a GHES record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CperSection {
+    /// `PCIe error`, `ARM processor error`, `memory error`, ...
+    pub section_type: String,
+    /// The section's own severity (`Error N, type: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// What identifies the fault, by name: `device` (BDF), `port_type`, `command`, `status`,
+    /// `vendor_id`, `device_id`, `class_code`, `aer_uncor_status`, `aer_uncor_mask`,
+    /// `aer_uncor_severity`, `tlp_header`, `midr`, `mpidr`, `error_type`, `error_info`,
+    /// `physical_fault_address`, `virtual_fault_address`, `physical_address`, `error_status`,
+    /// `location`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
 impl Detail {
     /// The `kind` string of this detail, as written to JSON.
     #[must_use]
@@ -463,6 +540,10 @@ impl Detail {
             Self::PlatformName { .. } => "platform_name",
             Self::PciDevice(_) => "pci_device",
             Self::PciSnapshot { .. } => "pci_snapshot",
+            Self::LogRead { .. } => "log_read",
+            Self::DumpTool { .. } => "dump_tool",
+            Self::KdumpArmed => "kdump_armed",
+            Self::IommuFault { .. } => "iommu_fault",
         }
     }
 }
@@ -560,6 +641,7 @@ mod tests {
                 error_type: None,
                 reporter: None,
                 errors: Vec::new(),
+                firmware_first: None,
             },
         );
         e.cpu = Some(1);

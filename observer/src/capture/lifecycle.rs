@@ -62,15 +62,16 @@ impl CaptureRun {
     }
 
     /// After the daemon stopped: moves its files beside the dump, then writes the report
-    /// (report.md, .html, .json, verdict.json) wherever they are.
+    /// (report.md, .html, .json, verdict.json) wherever they are. With `journal`, the dump
+    /// tool's lines in the systemd journal join the evidence (why a dump failed).
     #[must_use]
-    pub fn finish(&self) -> Finished {
+    pub fn finish(&self, journal: bool) -> Finished {
         let hand_off = live_dir::hand_off(&self.live);
         let dir = match &hand_off {
             Ok(HandOff::Moved(dir)) => dir.clone(),
             Ok(HandOff::NoDump) | Err(_) => self.live.path.clone(),
         };
-        let (report, _) = recover::report_capture(&dir, None);
+        let (report, _) = recover::report_capture(&dir, None, journal);
         Finished {
             dir,
             hand_off,
@@ -108,7 +109,7 @@ mod tests {
         std::fs::create_dir(&dump).unwrap();
         std::fs::write(dump.join("dump.202612040952"), b"KDUMP   ").unwrap();
 
-        let done = run.finish();
+        let done = run.finish(false);
         assert!(matches!(&done.hand_off, Ok(HandOff::Moved(d)) if *d == dump));
         assert_eq!(done.dir, dump);
         assert!(dump.join("timeline.jsonl").is_file());
@@ -125,7 +126,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let run = CaptureRun::start(root.path(), SystemTime::now()).unwrap();
         std::fs::write(run.outputs().timeline, fatal_timeline()).unwrap();
-        let done = run.finish();
+        let done = run.finish(false);
         assert!(matches!(done.hand_off, Ok(HandOff::NoDump)));
         assert_eq!(done.dir, run.outputs().textfile_dir);
         assert!(done.dir.join("report.md").is_file());

@@ -32,6 +32,8 @@ pub struct RecoverConfig {
     pub textfile_dir: Option<PathBuf>,
     /// Which captures were already processed, and the persistent counters.
     pub state: PathBuf,
+    /// Read the dump tool's lines from the systemd journal (`sources::dump_tool_journal`).
+    pub journal: bool,
 }
 
 /// Counters that persist across captures, and what was processed.
@@ -86,7 +88,7 @@ pub fn run(config: &RecoverConfig) -> Result<Vec<Recovered>, RecoverError> {
         if state.processed.contains(&key) {
             continue;
         }
-        let (recovered, metrics) = report_capture(&dir, config.pstore.as_deref());
+        let (recovered, metrics) = report_capture(&dir, config.pstore.as_deref(), config.journal);
         state.captures_seen += 1;
         if recovered.verdict == "flagged" {
             state.captures_flagged += 1;
@@ -148,8 +150,13 @@ fn adopt_live_dirs(dump_dir: &Path) {
 }
 
 /// Judges one capture directory and writes report.md, report.html, report.json and
-/// verdict.json into it; returns the outcome and the capture's metrics.
-pub fn report_capture(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::sync::Arc<Metrics>) {
+/// verdict.json into it; returns the outcome and the capture's metrics. With `journal`, the
+/// dump tool's lines in the systemd journal join the evidence (why a dump failed).
+pub fn report_capture(
+    dir: &Path,
+    pstore: Option<&Path>,
+    journal: bool,
+) -> (Recovered, std::sync::Arc<Metrics>) {
     let mut events = match input::load(dir) {
         Ok(l) => l.events,
         Err(e) => {
@@ -163,6 +170,9 @@ pub fn report_capture(dir: &Path, pstore: Option<&Path>) -> (Recovered, std::syn
             Ok(l) => events.extend(l.events),
             Err(e) => tracing::info!(error = %e, "pstore not read"),
         }
+    }
+    if journal {
+        events.extend(crate::sources::dump_tool_journal::read(dir));
     }
     if let Some((complete, detail)) = outcome(dir) {
         let last = events.iter().map(|e| e.ts_ns).max().unwrap_or(0);
@@ -275,6 +285,7 @@ mod tests {
 
     fn config(root: &Path) -> RecoverConfig {
         RecoverConfig {
+            journal: false,
             dump_dir: root.join("crash"),
             pstore: Some(root.join("pstore")),
             textfile_dir: Some(root.join("textfile")),
@@ -370,6 +381,7 @@ mod tests {
         );
         std::fs::write(pstore.join("console-ramoops-0"), console).unwrap();
         let done = run(&RecoverConfig {
+            journal: false,
             textfile_dir: None,
             ..cfg
         })

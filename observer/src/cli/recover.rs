@@ -28,6 +28,7 @@ pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
         pstore: Some(args.pstore.clone()),
         textfile_dir: args.textfile_dir.clone(),
         state: args.state.clone(),
+        journal: true,
     };
     let done = observer::capture::recover::run(&config)?;
     if done.is_empty() {

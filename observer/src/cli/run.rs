@@ -151,7 +151,7 @@ fn notify_ready(probes: &[ProbeReport]) {
 /// `--dump-dir`: moves the timeline, status and metrics beside the dump and writes the report.
 fn hand_off(capture: &CaptureRun) {
     let _ = observer::sd_notify::notify("STOPPING=1");
-    let done = capture.finish();
+    let done = capture.finish(true);
     match &done.hand_off {
         Ok(HandOff::Moved(_)) => {}
         Ok(HandOff::NoDump) => eprintln!(

@@ -8,7 +8,11 @@
 //! - arm64 DT capture kernels: `OF: fdt: Reserving 1 KiB of memory at 0xb97ff000 for
 //!   elfcorehdr` (`drivers/of/fdt.c` since 5.15; before that arm64 `mm/init.c` printed
 //!   `Reserving %lldKB of memory at 0x%llx for elfcorehdr` without the `OF: fdt: ` prefix).
-//! - x86 capture kernels: `elfcorehdr=` on the command line.
+//! - x86 capture kernels: `elfcorehdr=` on the command line; x86 prints it twice, early in
+//!   `arch/x86/kernel/setup.c` `setup_arch()` (`Command line: %s`) and in `init/main.c`.
+//! - The oops header (`lib/dump_stack.c` `dump_stack_print_info()`, 6.6+): `CPU: %d UID: %u
+//!   PID: %d Comm: %.20s Kdump: loaded %s...` marks the crashing kernel with a capture
+//!   kernel armed, never the capture kernel.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BootLine<'a> {
@@ -23,6 +27,8 @@ pub(crate) enum BootLine<'a> {
     },
     /// The DT capture kernel's elfcorehdr reservation.
     ElfcorehdrReserved,
+    /// An oops header with `Kdump: loaded`.
+    KdumpArmed,
 }
 
 pub(crate) fn classify(text: &str) -> Option<BootLine<'_>> {
@@ -32,7 +38,10 @@ pub(crate) fn classify(text: &str) -> Option<BootLine<'_>> {
     if let Some(rest) = text.strip_prefix("Linux version ") {
         return rest.split_whitespace().next().map(BootLine::Version);
     }
-    if let Some(cmdline) = text.strip_prefix("Kernel command line: ") {
+    if let Some(cmdline) = text
+        .strip_prefix("Kernel command line: ")
+        .or_else(|| text.strip_prefix("Command line: "))
+    {
         let cmdline = cmdline.trim_end();
         let elfcorehdr = cmdline
             .split_whitespace()
@@ -41,6 +50,9 @@ pub(crate) fn classify(text: &str) -> Option<BootLine<'_>> {
             cmdline,
             elfcorehdr,
         });
+    }
+    if text.starts_with("CPU: ") && text.contains(" Comm: ") && text.contains(" Kdump: loaded ") {
+        return Some(BootLine::KdumpArmed);
     }
     let reservation = text.strip_prefix("OF: fdt: ").unwrap_or(text);
     if reservation.starts_with("Reserving ")
@@ -87,5 +99,25 @@ mod tests {
             None
         );
         assert_eq!(classify("LAB: rust hello on Linux version 6.12"), None);
+        // x86 setup_arch() prints the command line early.
+        assert_eq!(
+            classify(
+                "Command line: BOOT_IMAGE=/vmlinuz-6.1.0-27-amd64 root=UUID=1 irqpoll nr_cpus=1 reset_devices elfcorehdr=0x73000000"
+            ),
+            Some(BootLine::Cmdline {
+                cmdline: "BOOT_IMAGE=/vmlinuz-6.1.0-27-amd64 root=UUID=1 irqpoll nr_cpus=1 reset_devices elfcorehdr=0x73000000",
+                elfcorehdr: Some("elfcorehdr=0x73000000"),
+            })
+        );
+        assert_eq!(
+            classify(
+                "CPU: 1 UID: 0 PID: 340 Comm: kdump-lab-drive Kdump: loaded Not tainted 6.12.95+deb12-arm64 #1  Debian 6.12.95-1~bpo12+1"
+            ),
+            Some(BootLine::KdumpArmed)
+        );
+        assert_eq!(
+            classify("CPU: 1 UID: 0 PID: 340 Comm: sh Not tainted 6.12.95+deb12-arm64 #1"),
+            None
+        );
     }
 }

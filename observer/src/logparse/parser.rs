@@ -9,14 +9,16 @@ use super::{
     aer::{self, AerLine},
     boot::{self, BootLine},
     cap,
-    device::is_bdf,
+    cper_aer::{self, CperAerLine},
     dpc::{self, DpcLine},
+    dump_tool::{self, DumpToolKind, DumpToolLine, DumpTools},
+    ghes::{self, GhesLine, OpenRecords},
     mirror::is_mirrored_line,
-    ras::{self, GhesLine},
+    platform, ras, serror,
     smmu::{self, SmmuLine},
     x86_iommu,
 };
-use crate::event::{Detail, Event, Source, hex};
+use crate::event::{Detail, Event, FirmwareFirst, Source, hex};
 
 /// Most error-bit names, SMMU record lines or GHES parts kept for one group.
 const MAX_GROUP_PARTS: usize = 32;
@@ -25,6 +27,13 @@ const MAX_GROUP_PARTS: usize = 32;
 #[derive(Debug, Default)]
 pub struct LogParser {
     pending: Option<Group>,
+    /// GHES records, kept apart from `pending`: their lines interleave with others.
+    ghes: OpenRecords,
+    dump_tools: DumpTools,
+    /// This boot's `platform_name` was emitted (oopses repeat `Hardware name:`).
+    platform_named: bool,
+    /// This boot logged an SError line (its panic then is not a second SError).
+    serror_seen: bool,
 }
 
 /// One classified line.
@@ -34,6 +43,10 @@ enum Line<'a> {
     Aer(AerLine<'a>),
     Dpc(DpcLine<'a>),
     Ghes(GhesLine<'a>),
+    CperAer(CperAerLine<'a>),
+    DumpTool(DumpToolLine<'a>),
+    Platform(&'static str, &'a str),
+    Serror(Detail, Option<u32>),
     Simple(Detail, Option<u32>),
 }
 
@@ -59,9 +72,14 @@ enum GroupKind {
         dwords: Vec<String>,
         decoded: Vec<String>,
     },
-    Ghes {
-        seq: Option<u32>,
-        parts: Vec<String>,
+    /// Firmware-first AER lines (`aer_status: ...`) of `device`.
+    CperAer {
+        device: String,
+        status: u64,
+        mask: u64,
+        severity_mask: Option<u64>,
+        /// The severity of the GHES record this error came with, if found.
+        record_severity: Option<String>,
     },
     Dpc {
         device: String,
@@ -77,7 +95,7 @@ impl LogParser {
     /// Whether a multi-line group is waiting for more lines (or a [`flush`](Self::flush)).
     #[must_use]
     pub fn has_pending(&self) -> bool {
-        self.pending.is_some()
+        self.pending.is_some() || !self.ghes.is_empty()
     }
 
     /// Feeds one message text (no timestamp, no record header) logged at `ts_ns`; appends any
@@ -87,9 +105,14 @@ impl LogParser {
         if is_mirrored_line(text) {
             return;
         }
+        self.ghes.expire(ts_ns, out);
         let Some(line) = classify(text) else {
             return;
         };
+        if let Line::Ghes(line) = line {
+            self.ghes.push(line, ts_ns, source, text, out);
+            return;
+        }
         if let Some(group) = &mut self.pending
             && group.fold(&line)
         {
@@ -99,20 +122,34 @@ impl LogParser {
         self.act(line, ts_ns, source, text, out);
     }
 
-    /// Emits the pending group, if any.
+    /// Emits the pending group and the open GHES records, if any.
     pub fn flush(&mut self, out: &mut Vec<Event>) {
+        self.flush_group(out);
+        self.ghes.flush(out);
+    }
+
+    fn flush_group(&mut self, out: &mut Vec<Event>) {
         if let Some(group) = self.pending.take() {
             out.push(group.finish());
         }
     }
 
+    /// A new kernel starts: records, dump-tool state and per-boot marks start over.
+    fn new_boot(&mut self, out: &mut Vec<Event>) {
+        self.flush_group(out);
+        self.ghes.reset(out);
+        self.dump_tools.reset();
+        self.platform_named = false;
+        self.serror_seen = false;
+    }
+
     fn emit(&mut self, event: Event, out: &mut Vec<Event>) {
-        self.flush(out);
+        self.flush_group(out);
         out.push(event);
     }
 
     fn start(&mut self, event: Event, kind: GroupKind, out: &mut Vec<Event>) {
-        self.flush(out);
+        self.flush_group(out);
         self.pending = Some(Group {
             event,
             kind,
@@ -147,18 +184,23 @@ impl LogParser {
         let event = |detail| Event::new(ts_ns, source, detail).with_raw(text);
         match line {
             Line::Boot(BootLine::Booting) => {
+                self.new_boot(out);
                 self.start(
                     event(Detail::KernelBoot { version: None }),
                     GroupKind::Boot,
                     out,
                 );
             }
-            Line::Boot(BootLine::Version(version)) => self.emit(
-                event(Detail::KernelBoot {
-                    version: Some(version.to_owned()),
-                }),
-                out,
-            ),
+            Line::Boot(BootLine::Version(version)) => {
+                self.new_boot(out);
+                self.emit(
+                    event(Detail::KernelBoot {
+                        version: Some(version.to_owned()),
+                    }),
+                    out,
+                );
+            }
+            Line::Boot(BootLine::KdumpArmed) => self.emit(event(Detail::KdumpArmed), out),
             Line::Boot(BootLine::Cmdline {
                 cmdline,
                 elfcorehdr,
@@ -198,24 +240,134 @@ impl LogParser {
                 },
                 out,
             ),
-            Line::Ghes(GhesLine::Start { seq, source_id }) => self.start(
-                event(Detail::Ghes {
-                    severity: None,
-                    detail: String::new(),
-                }),
-                GroupKind::Ghes {
-                    seq,
-                    parts: vec![format!("source {source_id}")],
-                },
-                out,
-            ),
-            Line::Simple(detail, cpu) => {
+            Line::CperAer(line) => self.act_cper_aer(line, event, out),
+            Line::DumpTool(line) => self.act_dump_tool(&line, event, out),
+            Line::Platform(source_line, name) => {
+                if !self.platform_named {
+                    self.platform_named = true;
+                    self.emit(
+                        event(Detail::PlatformName {
+                            source_line: source_line.to_owned(),
+                            name: name.to_owned(),
+                        }),
+                        out,
+                    );
+                }
+            }
+            Line::Serror(detail, cpu) => {
+                self.serror_seen = true;
                 let mut e = event(detail);
                 e.cpu = cpu;
                 self.emit(e, out);
             }
-            // Continuation lines whose group is not pending (e.g. its start was lost).
-            Line::Dpc(DpcLine::Reason { .. }) | Line::Ghes(GhesLine::Detail { .. }) => {}
+            Line::Simple(detail, cpu) => self.act_simple(detail, cpu, event, out),
+            // Continuation lines whose group is not pending (e.g. its start was lost); GHES
+            // lines never get here.
+            Line::Dpc(DpcLine::Reason { .. }) | Line::Ghes(_) => {}
+        }
+    }
+
+    fn act_dump_tool(
+        &mut self,
+        line: &DumpToolLine<'_>,
+        event: impl Fn(Detail) -> Event,
+        out: &mut Vec<Event>,
+    ) {
+        let cause = self.dump_tools.cause_for(line);
+        let outcome = match line.kind {
+            DumpToolKind::Start => "started",
+            DumpToolKind::Saved => "saved",
+            DumpToolKind::Failed => "failed",
+            DumpToolKind::Diagnostic => "diagnostic",
+        };
+        self.emit(
+            event(Detail::DumpTool {
+                tool: line.tool.to_owned(),
+                outcome: outcome.to_owned(),
+                message: line.message.to_owned(),
+                cause,
+            }),
+            out,
+        );
+    }
+
+    fn act_simple(
+        &mut self,
+        detail: Detail,
+        cpu: Option<u32>,
+        event: impl Fn(Detail) -> Event,
+        out: &mut Vec<Event>,
+    ) {
+        if let Detail::Panic { message } = &detail {
+            // A panic ends every GHES record (`__ghes_panic` prints the record, then panics).
+            self.ghes.flush(out);
+            // `Asynchronous SError Interrupt` whose SError line was not logged (or lost).
+            if serror::is_serror_panic(message) && !self.serror_seen {
+                self.serror_seen = true;
+                self.emit(
+                    event(Detail::Serror {
+                        esr: None,
+                        fatal: true,
+                        detail: message.clone(),
+                    }),
+                    out,
+                );
+            }
+        }
+        let mut e = event(detail);
+        e.cpu = cpu;
+        self.emit(e, out);
+    }
+
+    fn act_cper_aer(
+        &mut self,
+        line: CperAerLine<'_>,
+        event: impl Fn(Detail) -> Event,
+        out: &mut Vec<Event>,
+    ) {
+        match line {
+            CperAerLine::Status {
+                device,
+                status,
+                mask,
+            } => {
+                let (record, record_severity) = self
+                    .ghes
+                    .record_naming(device)
+                    .map_or((None, None), |(r, s)| (r, s));
+                self.start(
+                    event(Detail::Aer {
+                        device: device.to_owned(),
+                        severity: cper_aer::severity(status, mask, None),
+                        status: Some(hex(status & !mask)),
+                        error_type: None,
+                        reporter: None,
+                        errors: Vec::new(),
+                        firmware_first: Some(FirmwareFirst {
+                            ghes_record: record,
+                            uncor_severity: None,
+                        }),
+                    }),
+                    GroupKind::CperAer {
+                        device: device.to_owned(),
+                        status,
+                        mask,
+                        severity_mask: None,
+                        record_severity,
+                    },
+                    out,
+                );
+            }
+            CperAerLine::Recover { device, outcome } => self.emit(
+                event(Detail::AerRecovery {
+                    device: Some(device),
+                    outcome: outcome.to_owned(),
+                    channel_state: None,
+                }),
+                out,
+            ),
+            // A severity line of an error that is not pending.
+            CperAerLine::UncorSeverity { .. } => {}
         }
     }
 
@@ -294,6 +446,7 @@ impl LogParser {
                     error_type: None,
                     reporter: Some((*reporter).to_owned()),
                     errors: Vec::new(),
+                    firmware_first: None,
                 }),
                 GroupKind::Aer {
                     device: (*device).to_owned(),
@@ -316,6 +469,7 @@ impl LogParser {
                         error_type: error_type.map(str::to_owned),
                         reporter,
                         errors: Vec::new(),
+                        firmware_first: None,
                     }),
                     GroupKind::Aer {
                         device: (*device).to_owned(),
@@ -364,6 +518,26 @@ impl Group {
             ) if aer_line.device() == device.as_str() => {
                 fold_aer(&mut self.event.detail, bus_error_seen, aer_line)
             }
+            // `aer_status:` lines right after a native report of the same device are that
+            // error's registers, not a second error.
+            (
+                GroupKind::Aer { device, .. },
+                Line::CperAer(CperAerLine::Status {
+                    device: d,
+                    status: value,
+                    mask,
+                }),
+            ) if *d == device.as_str() => match &mut self.event.detail {
+                Detail::Aer { status, .. } if status.is_none() => {
+                    *status = Some(hex(value & !mask));
+                    true
+                }
+                _ => false,
+            },
+            (
+                GroupKind::Aer { device, .. },
+                Line::CperAer(CperAerLine::UncorSeverity { device: d, .. }),
+            ) if *d == device.as_str() => true,
             (
                 GroupKind::SmmuFault {
                     smmu,
@@ -383,13 +557,34 @@ impl Group {
                 true
             }
             (
-                GroupKind::Ghes { seq, parts },
-                Line::Ghes(GhesLine::Detail {
-                    seq: line_seq,
-                    body,
+                GroupKind::CperAer { device, .. },
+                Line::Aer(
+                    aer_line
+                    @ (AerLine::Bit { .. } | AerLine::Layer { .. } | AerLine::Quiet { .. }),
+                ),
+            ) if aer_line.device() == device.as_str() => {
+                let mut seen = true;
+                fold_aer(&mut self.event.detail, &mut seen, aer_line)
+            }
+            (
+                GroupKind::CperAer {
+                    device,
+                    severity_mask,
+                    ..
+                },
+                Line::CperAer(CperAerLine::UncorSeverity {
+                    device: d,
+                    severity_mask: value,
                 }),
-            ) if line_seq == seq => {
-                fold_ghes(&mut self.event.detail, parts, body);
+            ) if *d == device.as_str() && severity_mask.is_none() => {
+                *severity_mask = Some(*value);
+                if let Detail::Aer {
+                    firmware_first: Some(ff),
+                    ..
+                } = &mut self.event.detail
+                {
+                    ff.uncor_severity = Some(hex(*value));
+                }
                 true
             }
             (GroupKind::Dpc { device }, Line::Dpc(DpcLine::Reason { device: d, reason }))
@@ -435,8 +630,22 @@ impl Group {
                     decoded.join("; ")
                 };
             }
-            (Detail::Ghes { detail, .. }, GroupKind::Ghes { parts, .. }) => {
-                *detail = parts.join("; ");
+            (
+                Detail::Aer { severity, .. },
+                GroupKind::CperAer {
+                    status,
+                    mask,
+                    severity_mask,
+                    record_severity,
+                    ..
+                },
+            ) => {
+                // The registers say it; without `aer_uncor_severity`, the GHES record does.
+                *severity = match (severity_mask, record_severity.as_deref()) {
+                    (None, Some("recoverable")) => crate::event::AerSeverity::Nonfatal,
+                    (None, Some("fatal")) => crate::event::AerSeverity::Fatal,
+                    _ => cper_aer::severity(status, mask, severity_mask),
+                };
             }
             _ => {}
         }
@@ -486,26 +695,6 @@ fn fold_aer(detail: &mut Detail, bus_error_seen: &mut bool, line: &AerLine<'_>) 
     }
 }
 
-fn fold_ghes(detail: &mut Detail, parts: &mut Vec<String>, body: &str) {
-    let Detail::Ghes { severity, .. } = detail else {
-        return;
-    };
-    if let Some(value) = body.strip_prefix("event severity: ") {
-        if severity.is_none() {
-            *severity = Some(value.trim().to_owned());
-        }
-    } else if parts.len() < MAX_GROUP_PARTS {
-        if let Some(section) = body.strip_prefix("section_type: ") {
-            parts.push(format!("section_type: {}", section.trim()));
-        } else if let Some(device) = body
-            .strip_prefix("device_id: ")
-            .filter(|d| is_bdf(d.trim()))
-        {
-            parts.push(format!("device_id: {}", device.trim()));
-        }
-    }
-}
-
 fn classify(text: &str) -> Option<Line<'_>> {
     if let Some((smmu, line)) = smmu::classify(text) {
         return Some(Line::Smmu(smmu, line));
@@ -513,14 +702,26 @@ fn classify(text: &str) -> Option<Line<'_>> {
     if let Some(line) = boot::classify(text) {
         return Some(Line::Boot(line));
     }
-    if let Some(line) = ras::ghes(text) {
+    if let Some(line) = ghes::classify(text) {
         return Some(Line::Ghes(line));
+    }
+    if let Some((detail, cpu)) = serror::classify(text) {
+        return Some(Line::Serror(detail, cpu));
     }
     if let Some((detail, cpu)) = ras::classify(text) {
         return Some(Line::Simple(detail, cpu));
     }
     if let Some(detail) = x86_iommu::classify(text) {
         return Some(Line::Simple(detail, None));
+    }
+    if let Some((source_line, name)) = platform::classify(text) {
+        return Some(Line::Platform(source_line, name));
+    }
+    if let Some(line) = dump_tool::classify(text) {
+        return Some(Line::DumpTool(line));
+    }
+    if let Some(line) = cper_aer::classify(text) {
+        return Some(Line::CperAer(line));
     }
     if let Some(line) = aer::classify(text) {
         return Some(Line::Aer(line));

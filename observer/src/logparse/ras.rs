@@ -1,15 +1,5 @@
-//! RAS lines: firmware-first GHES records, arm64 SError and synchronous external aborts, and
-//! panics.
-//!
-//! GHES (`drivers/acpi/apei/ghes.c` `__ghes_print_estatus`, `drivers/firmware/efi/cper.c`):
-//! ```text
-//! {1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 1
-//! {1}[Hardware Error]: event severity: fatal
-//! {1}[Hardware Error]:  Error 0, type: fatal
-//! {1}[Hardware Error]:   section_type: PCIe error
-//! ```
-//! SError (`arch/arm64/kernel/traps.c` `arm64_serror_panic`, 6.1 .. 7.1):
-//! `SError Interrupt on CPU%d, code 0x%016lx -- %s`.
+//! RAS lines: arm64 synchronous external aborts and panics. GHES records are in `ghes`,
+//! SErrors in `serror`.
 //!
 //! Synchronous external abort (`arch/arm64/mm/fault.c` `do_sea()` →
 //! `arm64_notify_die(inf->name, ...)`, 6.1 and 6.12 alike; the `fault_info[]` names that go
@@ -32,38 +22,10 @@
 //!
 //! Panic (`kernel/panic.c`): `Kernel panic - not syncing: %s` (the closing
 //! `---[ end Kernel panic - not syncing: %s ]---` is not a second panic).
-use super::num::{normalize_hex, parse_dec};
+use super::num::normalize_hex;
 use crate::event::Detail;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum GhesLine<'a> {
-    /// `Hardware error from APEI Generic Hardware Error Source: <id>`.
-    Start {
-        seq: Option<u32>,
-        source_id: &'a str,
-    },
-    /// Any other `{seq}[Hardware Error]: ` line, trimmed.
-    Detail { seq: Option<u32>, body: &'a str },
-}
-
-pub(crate) fn ghes(text: &str) -> Option<GhesLine<'_>> {
-    let (seq, rest) = match text.strip_prefix('{') {
-        Some(inner) => {
-            let (seq, rest) = inner.split_once('}')?;
-            (Some(parse_dec(seq)?), rest)
-        }
-        None => (None, text),
-    };
-    let body = rest.strip_prefix("[Hardware Error]:")?.trim();
-    Some(
-        match body.strip_prefix("Hardware error from APEI Generic Hardware Error Source: ") {
-            Some(source_id) => GhesLine::Start { seq, source_id },
-            None => GhesLine::Detail { seq, body },
-        },
-    )
-}
-
-/// SError, external abort and panic lines: the event detail, and the CPU when printed.
+/// External abort and panic lines: the event detail, and the CPU when printed.
 pub(crate) fn classify(text: &str) -> Option<(Detail, Option<u32>)> {
     if let Some(message) = text.strip_prefix("Kernel panic - not syncing: ") {
         return Some((
@@ -73,24 +35,7 @@ pub(crate) fn classify(text: &str) -> Option<(Detail, Option<u32>)> {
             None,
         ));
     }
-    if let Some(rest) = text.strip_prefix("SError Interrupt on CPU") {
-        return serror(rest);
-    }
     external_abort(text).map(|detail| (detail, None))
-}
-
-/// `0, code 0x00000000bf000002 -- SError`.
-fn serror(rest: &str) -> Option<(Detail, Option<u32>)> {
-    let (cpu, code) = rest.split_once(", code ")?;
-    let (esr, class) = code.split_once(" -- ").unwrap_or((code, ""));
-    Some((
-        Detail::Serror {
-            esr: Some(normalize_hex(esr.trim())?),
-            fatal: true,
-            detail: class.trim().to_owned(),
-        },
-        parse_dec(cpu),
-    ))
 }
 
 fn external_abort(text: &str) -> Option<Detail> {
@@ -149,52 +94,6 @@ fn is_sea_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ghes_lines() {
-        assert_eq!(
-            ghes("{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 1"),
-            Some(GhesLine::Start {
-                seq: Some(1),
-                source_id: "1"
-            })
-        );
-        assert_eq!(
-            ghes("{1}[Hardware Error]:   section_type: PCIe error"),
-            Some(GhesLine::Detail {
-                seq: Some(1),
-                body: "section_type: PCIe error"
-            })
-        );
-        assert_eq!(
-            ghes("[Hardware Error]: Machine check: Processor context corrupt"),
-            Some(GhesLine::Detail {
-                seq: None,
-                body: "Machine check: Processor context corrupt"
-            })
-        );
-        assert_eq!(ghes("{x}[Hardware Error]: a"), None);
-        assert_eq!(ghes("[Firmware Warn]: GHES: x"), None);
-    }
-
-    #[test]
-    fn serror_line() {
-        assert_eq!(
-            classify("SError Interrupt on CPU1, code 0x00000000bf000002 -- SError"),
-            Some((
-                Detail::Serror {
-                    esr: Some("0xbf000002".into()),
-                    fatal: true,
-                    detail: "SError".into()
-                },
-                Some(1)
-            ))
-        );
-        assert_eq!(
-            classify("SError Interrupt on CPU1, code nothex -- SError"),
-            None
-        );
-    }
 
     #[test]
     fn panic_lines() {

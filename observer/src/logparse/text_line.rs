@@ -5,10 +5,12 @@
 //! <4>[    1.637153] ...                  (pstore dmesg, dmesg -r)
 //! [    1.637153][    T1] ...             (CONFIG_PRINTK_CALLER)
 //! ```
-//! The timestamp is printk's `[%5lu.%06lu]`. Lines without one at their start (after noise)
-//! are not kernel records with a usable time and are skipped; so is `dmesg -T` wall-clock
-//! output.
-use super::{MAX_LINE_BYTES, num::parse_dec};
+//! The timestamp is printk's `[%5lu.%06lu]` ([`super::prefix::printk`]). This is the printk
+//! framing alone; [`super::prefix::frame`] reads every other framing a pasted log may have.
+use super::{
+    MAX_LINE_BYTES,
+    prefix::{printk, sanitize},
+};
 
 /// One timestamped line of a text log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,88 +31,12 @@ pub fn parse_text_line(line: &[u8]) -> Option<TextLine> {
     let line = &line[..line.len().min(MAX_LINE_BYTES)];
     let decoded = String::from_utf8_lossy(line);
     let clean = sanitize(&decoded);
-    let rest = clean.trim_start();
-    let (level, rest) = split_level(rest);
-    let (ts_ns, rest) = split_timestamp(rest)?;
-    let rest = split_caller(rest);
-    let text = rest.strip_prefix(' ').unwrap_or(rest);
+    let (level, ts_ns, text) = printk::frame(clean.trim_start())?;
     Some(TextLine {
         ts_ns,
         level,
         text: text.to_owned(),
     })
-}
-
-/// Drops what a terminal would not print: NUL, CR, other C0 controls except tab, DEL, and
-/// ANSI/VT100 escape sequences (CSI `ESC [ ... final`, or `ESC x`).
-pub(crate) fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            // `ESC x` drops two characters; CSI drops its parameters and intermediates, then
-            // one final byte in @..~.
-            '\u{1b}' => {
-                if chars.next() == Some('[') {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-            }
-            '\t' => out.push(c),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `<6>` (syslog priority; the level is its low three bits).
-fn split_level(text: &str) -> (Option<u8>, &str) {
-    let Some(inner) = text.strip_prefix('<') else {
-        return (None, text);
-    };
-    let Some((digits, rest)) = inner.split_once('>') else {
-        return (None, text);
-    };
-    match parse_dec::<u32>(digits) {
-        Some(prio) if digits.len() <= 4 => (u8::try_from(prio & 7).ok(), rest),
-        _ => (None, text),
-    }
-}
-
-/// `[    1.637153]` → nanoseconds and the rest. Exactly six fractional digits, as printk
-/// prints them; seconds up to 12 digits.
-fn split_timestamp(text: &str) -> Option<(u64, &str)> {
-    let inner = text.strip_prefix('[')?;
-    let (stamp, rest) = inner.split_once(']')?;
-    let (secs, micros) = stamp.trim_start_matches(' ').split_once('.')?;
-    if secs.len() > 12 || micros.len() != 6 {
-        return None;
-    }
-    let secs: u64 = parse_dec(secs)?;
-    let micros: u64 = parse_dec(micros)?;
-    let ns = secs
-        .checked_mul(1_000_000_000)?
-        .checked_add(micros.checked_mul(1000)?)?;
-    Some((ns, rest))
-}
-
-/// `[    T1]` / `[  C12]` right after the timestamp (`CONFIG_PRINTK_CALLER`).
-fn split_caller(text: &str) -> &str {
-    let Some(inner) = text.strip_prefix('[') else {
-        return text;
-    };
-    let Some((caller, rest)) = inner.split_once(']') else {
-        return text;
-    };
-    let caller = caller.trim_start_matches(' ');
-    let is_caller = caller
-        .strip_prefix(['T', 'C'])
-        .is_some_and(|id| parse_dec::<u32>(id).is_some());
-    if is_caller { rest } else { text }
 }
 
 #[cfg(test)]

@@ -13,23 +13,77 @@
 //! `... trying to reuse translation structures`, `Reused DEV table from previous kernel.`,
 //! `Failed to reuse DEV table from previous kernel.`, `Failed to remap memory for reusing old
 //! device table!`; both `Translation was enabled for IOMMU:%d but we are not in kdump mode`.
+//!
+//! VT-d interrupt remapping (`drivers/iommu/intel/irq_remapping.c`, `pr_fmt "DMAR-IR: "`):
+//! `Copied IR table for %s from previous kernel`, `Failed to copy IR table for %s from
+//! previous kernel`, `IRQ remapping was enabled on %s but we are not in kdump mode`.
+//!
+//! Failures after the hand-over (`iommu_fault`):
+//! - VT-d (`drivers/iommu/intel/dmar.c`): `DRHD: handling fault status reg %x`
+//!   (`dmar_fault()`), and `dmar_fault_do_one()`'s records `[%s NO_PASID] Request device
+//!   [%02x:%02x.%d] fault addr 0x%llx [fault reason 0x%02x] %s` (5.4: `[%s] Request device
+//!   [%02x:%02x.%d] fault addr %llx [fault reason %02d] %s`);
+//! - AMD-Vi (`drivers/iommu/amd/iommu.c`): `Completion-Wait loop timed out` (`wait_on_sem()`),
+//!   and `Event logged [IO_PAGE_FAULT ...]` (`amd_iommu_report_page_fault()`; 5.10+ through
+//!   `dev_err()`, so after a `<driver> <BDF>: ` prefix).
+use super::device::split_dev_line;
 use crate::event::Detail;
 
 pub(crate) fn classify(text: &str) -> Option<Detail> {
     let (iommu, message) = if let Some(m) = text.strip_prefix("DMAR: ") {
         ("dmar", m)
+    } else if let Some(m) = text.strip_prefix("DMAR-IR: ") {
+        ("dmar-ir", m)
     } else if let Some(m) = text.strip_prefix("AMD-Vi: ") {
         ("amd-vi", m)
     } else {
-        return None;
+        return amd_vi_device_fault(text);
     };
     let message = message.trim_end();
+    if let Some(fault) = fault(iommu, message) {
+        return Some(fault);
+    }
     let outcome = outcome(message)?;
     Some(Detail::IommuTableCopy {
         iommu: iommu.to_owned(),
         outcome: outcome.to_owned(),
         detail: message.to_owned(),
     })
+}
+
+fn fault(iommu: &str, message: &str) -> Option<Detail> {
+    let device = if message.starts_with("DRHD: handling fault status reg ")
+        || message == "Completion-Wait loop timed out"
+    {
+        None
+    } else if message.starts_with('[') && message.contains("] Request device [") {
+        message
+            .split_once("] Request device [")
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(d, _)| d.to_owned())
+    } else if let Some(rest) = message.strip_prefix("Event logged [IO_PAGE_FAULT device=") {
+        rest.split([' ', ']']).next().map(str::to_owned)
+    } else {
+        return None;
+    };
+    Some(Detail::IommuFault {
+        iommu: iommu.to_owned(),
+        device,
+        detail: message.to_owned(),
+    })
+}
+
+/// `<driver> <BDF>: AMD-Vi: Event logged [IO_PAGE_FAULT domain=... address=... flags=...]`.
+fn amd_vi_device_fault(text: &str) -> Option<Detail> {
+    let line = split_dev_line(text)?;
+    let message = line.message.strip_prefix("AMD-Vi: ")?.trim_end();
+    message
+        .starts_with("Event logged [IO_PAGE_FAULT ")
+        .then(|| Detail::IommuFault {
+            iommu: "amd-vi".into(),
+            device: Some(line.device.to_owned()),
+            detail: message.to_owned(),
+        })
 }
 
 fn outcome(message: &str) -> Option<&'static str> {
@@ -50,8 +104,15 @@ fn outcome(message: &str) -> Option<&'static str> {
         Some("trying")
     } else if message.starts_with("Copied translation tables from previous kernel")
         || message.starts_with("Copied DEV table from previous kernel")
+        || message.starts_with("Copied IR table for ")
     {
         Some("copied")
+    } else if message.starts_with("IRQ remapping was enabled on ")
+        && message.ends_with("but we are not in kdump mode")
+    {
+        Some("not-kdump")
+    } else if message.starts_with("Failed to copy IR table for ") {
+        Some("failed")
     } else if message.starts_with("Reused DEV table from previous kernel") {
         Some("reused")
     } else if FAILED.iter().any(|f| message.starts_with(f))
@@ -147,6 +208,16 @@ mod tests {
                 "amd-vi",
                 "not-kdump",
             ),
+            (
+                "DMAR-IR: Copied IR table for dmar0 from previous kernel",
+                "dmar-ir",
+                "copied",
+            ),
+            (
+                "DMAR-IR: IRQ remapping was enabled on dmar1 but we are not in kdump mode",
+                "dmar-ir",
+                "not-kdump",
+            ),
         ] {
             assert_eq!(
                 outcome_of(text),
@@ -155,6 +226,49 @@ mod tests {
             );
         }
         assert_eq!(outcome_of("DMAR: IOMMU enabled"), None);
+        assert_eq!(classify("DMAR: IOMMU enabled"), None);
         assert_eq!(outcome_of("AMD-Vi: Interrupt remapping enabled"), None);
+    }
+
+    fn fault_of(text: &str) -> Option<(String, Option<String>)> {
+        match classify(text)? {
+            Detail::IommuFault { iommu, device, .. } => Some((iommu, device)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn faults_after_the_hand_over() {
+        for (text, iommu, device) in [
+            ("DMAR: DRHD: handling fault status reg 2", "dmar", None),
+            (
+                "DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0xfed00000 [fault reason 0x05] PTE Write access is not set",
+                "dmar",
+                Some("00:02.0"),
+            ),
+            (
+                "DMAR: [DMA Write] Request device [03:00.0] fault addr 7ffff000 [fault reason 05] PTE Write access is not set",
+                "dmar",
+                Some("03:00.0"),
+            ),
+            ("AMD-Vi: Completion-Wait loop timed out", "amd-vi", None),
+            (
+                "AMD-Vi: Event logged [IO_PAGE_FAULT device=03:00.0 domain=0x0000 address=0xfffffffdf8000000 flags=0x0010]",
+                "amd-vi",
+                Some("03:00.0"),
+            ),
+            (
+                "nvme 0000:03:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000d address=0xfd7c0000 flags=0x0000]",
+                "amd-vi",
+                Some("0000:03:00.0"),
+            ),
+        ] {
+            assert_eq!(
+                fault_of(text),
+                Some((iommu.to_owned(), device.map(str::to_owned))),
+                "{text}"
+            );
+        }
+        assert_eq!(fault_of("nvme 0000:03:00.0: AMD-Vi: something else"), None);
     }
 }

@@ -64,6 +64,7 @@ impl Decoder {
                     error_type: None,
                     reporter: None,
                     errors: Vec::new(),
+                    firmware_first: None,
                 },
                 None => Detail::AerUnknownSeverity {
                     device: text(),
@@ -121,6 +122,9 @@ fn function_detail(role: FunctionRole, rec: &Record, text: impl Fn() -> String) 
         FunctionRole::Ghes => Detail::Ghes {
             severity: None,
             detail: String::new(),
+            record: None,
+            source_id: None,
+            sections: Vec::new(),
         },
         FunctionRole::GhesFatal => Detail::GhesFatal,
         FunctionRole::AerRecovery => Detail::AerRecovery {
@@ -179,6 +183,7 @@ mod tests {
                 error_type: None,
                 reporter: None,
                 errors: Vec::new(),
+                firmware_first: None,
             }
         );
     }

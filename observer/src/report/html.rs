@@ -343,6 +343,7 @@ mod tests {
                     error_type: None,
                     reporter: None,
                     errors: Vec::new(),
+                    firmware_first: None,
                 },
             )
             .with_raw("virtio-pci <b>bold</b> | pipe `tick` *star*"),

@@ -85,9 +85,7 @@ fn load_file(path: &Path, loaded: &mut Loaded) -> Result<(), InputError> {
             .extend(logparse::parse_kmsg_dump(path, &bytes));
         loaded.files.push((path.to_path_buf(), "kmsg records"));
     } else {
-        loaded
-            .events
-            .extend(logparse::parse_text_log_bytes(path, &bytes));
+        loaded.events.extend(logparse::read_text_log(path, &bytes));
         loaded.events.extend(mirrored(&bytes));
         loaded.files.push((path.to_path_buf(), "kernel log text"));
     }

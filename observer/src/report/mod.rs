@@ -51,6 +51,16 @@ pub struct Header {
     /// Events in the judged boot / in the input.
     pub events_in_boot: usize,
     pub events_total: usize,
+    /// Text-log lines that could not be read wholly (invalid UTF-8, over-long), when the
+    /// input was text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable_lines: Option<u64>,
+    /// Text-log lines without a time stamp (placed by position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untimed_lines: Option<u64>,
+    /// No line of the text input had a time stamp: times are unknown, order is the log's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub times_unknown: bool,
 }
 
 /// Everything a report shows.
@@ -128,6 +138,21 @@ impl Report {
         if header.crashed_kernel.is_none() {
             header.crashed_kernel = crashed_kernel(events, &verdict);
         }
+        let mut timed_total = 0;
+        for e in events {
+            if let Detail::LogRead {
+                unreadable,
+                untimed,
+                timed,
+                ..
+            } = &e.detail
+            {
+                *header.unreadable_lines.get_or_insert(0) += unreadable;
+                *header.untimed_lines.get_or_insert(0) += untimed;
+                timed_total += timed;
+            }
+        }
+        header.times_unknown = header.untimed_lines.is_some_and(|n| n > 0) && timed_total == 0;
         Self {
             header,
             verdict,
@@ -205,6 +230,22 @@ impl Header {
             rows.push(("not available", Some(status.join("; "))));
         }
         rows.push(("input", Some(self.input.clone())));
+        if self.times_unknown {
+            rows.push((
+                "times",
+                Some("unknown: no line has a time stamp; events are in log order".into()),
+            ));
+        } else if let Some(n) = self.untimed_lines.filter(|n| *n > 0) {
+            rows.push((
+                "times",
+                Some(format!(
+                    "{n} line(s) without a time stamp, placed by position"
+                )),
+            ));
+        }
+        if let Some(n) = self.unreadable_lines {
+            rows.push(("unreadable lines", Some(n.to_string())));
+        }
         rows
     }
 
@@ -225,7 +266,10 @@ impl Header {
 pub fn shown(event: &Event) -> bool {
     !matches!(
         event.detail,
-        Detail::SelfTest { .. } | Detail::IommuAttach { .. } | Detail::IommuGroupAdd { .. }
+        Detail::SelfTest { .. }
+            | Detail::IommuAttach { .. }
+            | Detail::IommuGroupAdd { .. }
+            | Detail::LogRead { .. }
     )
 }
 

@@ -83,8 +83,15 @@ impl SystemSection {
     }
 }
 
-/// The best `platform_name` line of `events`: (label, bounded name).
+/// The best `platform_name` line of `events`: (the line's label, bounded name). DMI names the
+/// board best, then an oops header's `Hardware name` (DMI again), then the device tree.
 fn platform_name(events: &[Event]) -> Option<(String, String)> {
+    let label = |source_line: &str| match source_line {
+        "dmi" => "DMI".to_owned(),
+        "hardware_name" => "Hardware name".to_owned(),
+        "machine_model" => "Machine model".to_owned(),
+        other => bounded(other),
+    };
     let rank = |label: &str| match label {
         "DMI" => 0,
         "Hardware name" => 1,
@@ -94,7 +101,7 @@ fn platform_name(events: &[Event]) -> Option<(String, String)> {
         .iter()
         .filter_map(|e| match &e.detail {
             Detail::PlatformName { source_line, name } if !bounded(name).is_empty() => {
-                Some((bounded(source_line), bounded(name)))
+                Some((label(source_line), bounded(name)))
             }
             _ => None,
         })
@@ -169,7 +176,7 @@ mod tests {
             ..SystemIdentity::default()
         };
         let events = vec![
-            name("DMI", "Other Box"),
+            name("dmi", "Other Box"),
             Event::new(2, Source::Observer, Detail::SystemIdentity(Box::new(id))),
         ];
         let s = SystemSection::find(&events, &events);
@@ -184,9 +191,9 @@ mod tests {
     #[test]
     fn without_the_daemon_the_dmi_line_names_the_machine() {
         let events = vec![
-            name("Machine model", "linux,dummy-virt"),
-            name("DMI", "Ampere Mt.Jade\u{1b}[31m BIOS 2.09 05/20/2023"),
-            name("Hardware name", "Ampere Mt.Jade"),
+            name("machine_model", "linux,dummy-virt"),
+            name("dmi", "Ampere Mt.Jade\u{1b}[31m BIOS 2.09 05/20/2023"),
+            name("hardware_name", "Ampere Mt.Jade"),
         ];
         let s = SystemSection::find(&[], &events);
         assert_eq!(

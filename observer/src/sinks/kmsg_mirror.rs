@@ -128,6 +128,7 @@ mod tests {
                 error_type: Some("Inaccessible".into()),
                 reporter: Some("0000:00:03.0".into()),
                 errors: Vec::new(),
+                firmware_first: None,
             },
         )
         .with_raw("pcieport 0000:00:03.0: AER: Uncorrectable (Fatal) error message received from 0000:02:00.0")

@@ -408,6 +408,7 @@ mod tests {
                 error_type: None,
                 reporter: None,
                 errors: Vec::new(),
+                firmware_first: None,
             },
         );
         let batch = [reset, fatal];

@@ -188,6 +188,7 @@ fn aer_event(body: &str) -> Option<Detail> {
         error_type: None,
         reporter: None,
         errors: Vec::new(),
+        firmware_first: None,
     })
 }
 

@@ -224,6 +224,7 @@ mod tests {
                 error_type: None,
                 reporter: None,
                 errors: Vec::new(),
+                firmware_first: None,
             },
         )
     }

@@ -18,7 +18,8 @@ pub struct Boot {
 pub enum CaptureEvidence {
     /// The daemon saw `/proc/vmcore` (or did not).
     Observer(bool),
-    /// A log line: `Reserving ... for elfcorehdr`, `elfcorehdr=` on the command line.
+    /// A log line: `Reserving ... for elfcorehdr`, `elfcorehdr=` on the command line (x86:
+    /// also the early `Command line:`), an x86 IOMMU table hand-over.
     Marker(String),
     /// Nothing says it is one.
     None,
@@ -76,6 +77,14 @@ fn capture_evidence(events: &[Event]) -> CaptureEvidence {
             Detail::CaptureKernelMarker { evidence } => {
                 return CaptureEvidence::Marker(evidence.clone());
             }
+            Detail::IommuTableCopy { detail, .. } => match super::x86_handover::capture_evidence(e)
+            {
+                Some(true) => {
+                    return CaptureEvidence::Marker(format!("x86 IOMMU hand-over: {detail}"));
+                }
+                // `... but we are not in kdump mode`: a normal boot.
+                _ => return CaptureEvidence::None,
+            },
             Detail::KernelCmdline { cmdline }
                 if cmdline
                     .split_whitespace()

@@ -12,10 +12,17 @@
 //! 4. the patched kernels' adopt path (`kdump: retaining SMMUEN ...`) and no reset →
 //!    `preserved`;
 //! 5. otherwise → `inconclusive`, saying what is missing.
+//!
+//! Rule families with their own module: [`ghes`] (firmware-first severities, one count per
+//! record), [`dump_tool`] (a failed dump the tool explains is not the reset's fatal sign),
+//! [`x86_handover`] (VT-d/AMD-Vi table copies mark a capture kernel and preserve DMA).
 mod boots;
 pub mod cmdline_audit;
+pub mod dump_tool;
+pub mod ghes;
 mod live;
 pub mod pci_config;
+pub mod x86_handover;
 
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +139,26 @@ pub fn judge(events: &[Event]) -> Verdict {
     verdict
 }
 
+/// Rule 5 for a capture boot with neither a reset nor an adoption: `inconclusive`, saying so.
+fn no_smmu_evidence(
+    range: &[Event],
+    all: Vec<EvidenceRef>,
+    mut missing: Vec<String>,
+    audit: CmdlineAudit,
+) -> Verdict {
+    missing.insert(
+        0,
+        "no SMMU reset or adopt evidence in the capture boot".into(),
+    );
+    if !range
+        .iter()
+        .any(|e| matches!(e.detail, Detail::SmmuProbe { .. }))
+    {
+        missing.push("no SMMUv3 probe line either: the machine may have no SMMUv3, or the log lost its start".into());
+    }
+    inconclusive(all, missing, audit)
+}
+
 /// Rules 2–5 on the events of a capture boot; `offset` is its position in the timeline.
 fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Verdict {
     let find = |pred: &dyn Fn(&Event) -> bool| {
@@ -142,37 +169,16 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
     };
     let reset = find(&is_reset);
     let adopt = find(&|e| matches!(e.detail, Detail::SmmuAdopt { .. }));
-    let fatal_after: Vec<EvidenceRef> = reset
-        .as_ref()
-        .map(|r| {
-            range
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.ts_ns >= r.ts_ns && fatal_sign(e).is_some())
-                .map(|(i, e)| evidence(offset + i, e))
-                .collect()
-        })
-        .unwrap_or_default();
-    let correctable = range.iter().enumerate().filter(|(_, e)| {
-        matches!(
-            e.detail,
-            Detail::Aer {
-                severity: AerSeverity::Correctable,
-                ..
-            }
-        )
-    });
-    let mut all: Vec<EvidenceRef> = reset
-        .iter()
-        .chain(adopt.iter())
-        .chain(fatal_after.iter())
-        .cloned()
-        .chain(correctable.map(|(i, e)| evidence(offset + i, e)))
-        .collect();
-    all.sort_by_key(|e| (e.ts_ns, e.index));
-    all.dedup_by_key(|e| e.index);
+    let handover = x86_handover::preserving_handover(range);
+    let since = reset.as_ref().map(|r| r.index - offset).or(handover);
+    let Gathered {
+        fatal_after,
+        all,
+        tool_failure,
+    } = gather(range, offset, since, [&reset, &adopt], handover);
     let mut missing = caveats(range, &audit);
     missing.extend(pci_config::missing(range, &audit));
+    let tool_note = dump_tool::note(tool_failure.as_ref());
 
     let (verdict, confidence, summary) = match (&reset, &adopt) {
         (Some(reset), _) => {
@@ -181,9 +187,13 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
             match fatal_after.first() {
                 Some(first) => (
                     VerdictKind::Flagged,
-                    if strong { Confidence::High } else { Confidence::Medium },
+                    if strong {
+                        Confidence::High
+                    } else {
+                        Confidence::Medium
+                    },
                     format!(
-                        "The capture kernel reset an enabled SMMU ({smmu}) and {} fatal sign(s) followed, the first ({}) {} after the reset.",
+                        "The capture kernel reset an enabled SMMU ({smmu}) and {} fatal sign(s) followed, the first ({}) {} after the reset.{tool_note}",
                         fatal_after.len(),
                         first.kind,
                         human_duration(first.ts_ns - reset.ts_ns)
@@ -191,23 +201,33 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
                 ),
                 None => (
                     VerdictKind::ResetNoFatal,
-                    if strong && missing.is_empty() { Confidence::High } else { Confidence::Medium },
-                    format!("The capture kernel reset an enabled SMMU ({smmu}) and nothing fatal followed."),
+                    if strong && missing.is_empty() {
+                        Confidence::High
+                    } else {
+                        Confidence::Medium
+                    },
+                    format!(
+                        "The capture kernel reset an enabled SMMU ({smmu}) and nothing fatal followed.{tool_note}"
+                    ),
                 ),
             }
         }
         (None, Some(_)) => (
             VerdictKind::Preserved,
             Confidence::High,
-            "The capture kernel adopted the crashed kernel's SMMU configuration (kdump: retaining SMMUEN): in-flight DMA was not aborted.".into(),
+            format!(
+                "The capture kernel adopted the crashed kernel's SMMU configuration (kdump: retaining SMMUEN): in-flight DMA was not aborted.{tool_note}"
+            ),
         ),
-        (None, None) => {
-            missing.insert(0, "no SMMU reset or adopt evidence in the capture boot".into());
-            if !range.iter().any(|e| matches!(e.detail, Detail::SmmuProbe { .. })) {
-                missing.push("no SMMUv3 probe line either: the machine may have no SMMUv3, or the log lost its start".into());
-            }
-            return inconclusive(all, missing, audit);
-        }
+        (None, None) if let Some(i) = handover => (
+            VerdictKind::Preserved,
+            Confidence::Medium,
+            format!(
+                "{}{tool_note}",
+                x86_handover::summary(&range[i], fatal_after.len())
+            ),
+        ),
+        (None, None) => return no_smmu_evidence(range, all, missing, audit),
     };
     // Config-space evidence alone carries its own confidence (when the bits were set).
     let confidence =
@@ -235,6 +255,83 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
         cmdline_audit: audit,
         boots: 0,
         judged_boot: 0,
+    }
+}
+
+/// What a capture boot's verdict rests on.
+struct Gathered {
+    /// Fatal signs at or after position `since`.
+    fatal_after: Vec<EvidenceRef>,
+    /// Every piece of evidence, in time order, each marked fatal or not.
+    all: Vec<EvidenceRef>,
+    /// The dump tool's own failure with its cause, if it named one.
+    tool_failure: Option<(usize, String)>,
+}
+
+/// Collects the evidence of `range` (at `offset` in the timeline): the fatal signs from
+/// position `since`, the `found` reset/adopt, correctable errors, an explained dump-tool
+/// failure, the x86 hand-over.
+fn gather(
+    range: &[Event],
+    offset: usize,
+    since: Option<usize>,
+    found: [&Option<EvidenceRef>; 2],
+    handover: Option<usize>,
+) -> Gathered {
+    let records = ghes::fatal_records(range);
+    let tool_failure = dump_tool::named_failure(range);
+    let is_fatal = |e: &Event| {
+        fatal_sign(e).is_some()
+            && !ghes::counted_by_record(e, &records)
+            && !(tool_failure.is_some() && dump_tool::is_failed_capture(e))
+    };
+    // Fatal signs after the reset; on x86, after the hand-over (listed, not blamed).
+    // By position: `range` is in time order, and a log without times is in log order.
+    let fatal_after: Vec<EvidenceRef> = since
+        .map(|since| {
+            range
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| *i >= since && is_fatal(e))
+                .map(|(i, e)| evidence(offset + i, e))
+                .collect()
+        })
+        .unwrap_or_default();
+    let correctable = range.iter().enumerate().filter(|(_, e)| {
+        matches!(
+            e.detail,
+            Detail::Aer {
+                severity: AerSeverity::Correctable,
+                ..
+            }
+        )
+    });
+    // A failure the dump tool explains is shown, with the failed capture itself.
+    let excused = tool_failure.iter().map(|(i, _)| *i).chain(
+        range
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| tool_failure.is_some() && dump_tool::is_failed_capture(e))
+            .map(|(i, _)| i),
+    );
+    let mut all: Vec<EvidenceRef> = found
+        .into_iter()
+        .flatten()
+        .chain(fatal_after.iter())
+        .cloned()
+        .chain(correctable.map(|(i, e)| evidence(offset + i, e)))
+        .chain(excused.map(|i| evidence(offset + i, &range[i])))
+        .chain(handover.map(|i| evidence(offset + i, &range[i])))
+        .collect();
+    all.sort_by_key(|e| (e.ts_ns, e.index));
+    all.dedup_by_key(|e| e.index);
+    for e in &mut all {
+        e.fatal = is_fatal(&range[e.index - offset]);
+    }
+    Gathered {
+        fatal_after,
+        all,
+        tool_failure,
     }
 }
 
@@ -326,6 +423,9 @@ pub fn fatal_sign(event: &Event) -> Option<&'static str> {
         Detail::Ghes {
             severity: Some(s), ..
         } if s == "fatal" => Some("fatal GHES error"),
+        Detail::Ghes {
+            severity: Some(s), ..
+        } if ghes::is_fatal_severity(s) => Some("uncorrected (recoverable) GHES error"),
         Detail::GhesFatal => Some("fatal GHES error"),
         Detail::Serror { .. } => Some("SError"),
         Detail::ExternalAbort { .. } => Some("synchronous external abort"),
@@ -363,7 +463,11 @@ fn evidence(index: usize, event: &Event) -> EvidenceRef {
 
 /// One line describing an event, for evidence lists and reports.
 #[must_use]
+#[expect(clippy::too_many_lines, reason = "one arm per event kind, flat")]
 pub fn describe(event: &Event) -> String {
+    if let Some(text) = describe_firmware_and_tools(&event.detail) {
+        return text;
+    }
     match &event.detail {
         Detail::SmmuReset { smmu, writes } if writes.is_empty() => {
             format!("{smmu}: SMMU found enabled and reset (GBPA=ABORT, SMMUEN cleared)")
@@ -388,13 +492,21 @@ pub fn describe(event: &Event) -> String {
             device,
             severity,
             status,
+            firmware_first,
             ..
         } => format!(
-            "{device}: {} AER{}",
+            "{device}: {} {}AER{}",
             match severity {
                 AerSeverity::Correctable => "correctable",
                 AerSeverity::Nonfatal => "uncorrectable non-fatal",
                 AerSeverity::Fatal => "uncorrectable fatal",
+            },
+            match firmware_first {
+                Some(ff) => match ff.ghes_record {
+                    Some(n) => format!("firmware-first (GHES {{{n}}}) "),
+                    None => "firmware-first ".to_owned(),
+                },
+                None => String::new(),
             },
             status
                 .as_ref()
@@ -404,10 +516,6 @@ pub fn describe(event: &Event) -> String {
         Detail::Dpc { device, .. } => {
             format!("{}: DPC containment", device.as_deref().unwrap_or("port"))
         }
-        Detail::Ghes { severity, .. } => format!(
-            "firmware (GHES) error, severity {}",
-            severity.as_deref().unwrap_or("unknown")
-        ),
         Detail::GhesFatal => "firmware (GHES) fatal error: the kernel panics".into(),
         Detail::Serror { esr, .. } => {
             format!("SError, ESR {}", esr.as_deref().unwrap_or("unknown"))
@@ -461,6 +569,56 @@ pub fn describe(event: &Event) -> String {
         Detail::PlatformName { source_line, name } => format!("{source_line}: {name}"),
         other => other.kind().replace('_', " "),
     }
+}
+
+/// [`describe`] for GHES records, dump tools, the system's name and x86 IOMMU lines.
+fn describe_firmware_and_tools(detail: &Detail) -> Option<String> {
+    Some(match detail {
+        Detail::Ghes {
+            severity,
+            record,
+            sections,
+            ..
+        } => {
+            let what: Vec<String> = sections
+                .iter()
+                .map(|s| match s.fields.get("device") {
+                    Some(d) => format!("{} on {d}", s.section_type),
+                    None => s.section_type.clone(),
+                })
+                .collect();
+            format!(
+                "firmware (GHES) error{}, severity {}{}",
+                record.map(|n| format!(" {{{n}}}")).unwrap_or_default(),
+                severity.as_deref().unwrap_or("unknown"),
+                if what.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", what.join(", "))
+                }
+            )
+        }
+        Detail::DumpTool {
+            tool,
+            outcome,
+            message,
+            cause,
+        } => format!(
+            "{tool} {outcome}: {message}{}",
+            cause
+                .as_ref()
+                .map(|c| format!(" (cause: {c})"))
+                .unwrap_or_default()
+        ),
+        Detail::PlatformName { name, .. } => format!("system: {name}"),
+        Detail::IommuTableCopy {
+            iommu,
+            outcome,
+            detail,
+        } => format!("{iommu} table hand-over {outcome}: {detail}"),
+        Detail::IommuFault { iommu, detail, .. } => format!("{iommu} fault: {detail}"),
+        _ => return None,
+    })
 }
 
 fn smmu_of(event: &Event) -> String {

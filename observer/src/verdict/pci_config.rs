@@ -207,6 +207,7 @@ mod tests {
                 error_type: None,
                 reporter: None,
                 errors: Vec::new(),
+                firmware_first: None,
             },
         );
         let audit = CmdlineAudit::default();

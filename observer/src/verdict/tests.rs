@@ -41,6 +41,7 @@ fn aer(ms: u64, severity: AerSeverity) -> Event {
             error_type: None,
             reporter: Some("0000:00:03.0".into()),
             errors: Vec::new(),
+            firmware_first: None,
         },
     )
 }
@@ -297,6 +298,7 @@ fn daemon_timeline_with_fused_reset_is_flagged_with_high_confidence() {
                 error_type: None,
                 reporter: None,
                 errors: Vec::new(),
+                firmware_first: None,
             },
         ),
     ];
@@ -444,6 +446,98 @@ fn cmdline(ms: u64, line: &str) -> Event {
     )
 }
 
+// ---- issue 11: GHES severities, dump tools, x86 hand-over --------------------------------
+
+fn ghes(ms: u64, record: u32, severity: &str, device: &str) -> Event {
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("device".to_owned(), device.to_owned());
+    ev(
+        ms,
+        Source::Console,
+        Detail::Ghes {
+            severity: Some(severity.into()),
+            detail: String::new(),
+            record: Some(record),
+            source_id: Some("1".into()),
+            sections: vec![crate::event::CperSection {
+                section_type: "PCIe error".into(),
+                severity: Some(severity.into()),
+                fields,
+            }],
+        },
+    )
+}
+
+fn capture_with(later: Vec<Event>) -> Vec<Event> {
+    let mut events = vec![boot(0), marker(0), reset(1637)];
+    events.extend(later);
+    events
+}
+
+#[test]
+fn ghes_recoverable_and_fatal_are_fatal_signs_corrected_and_info_are_not() {
+    for (severity, want) in [
+        ("fatal", VerdictKind::Flagged),
+        ("recoverable", VerdictKind::Flagged),
+        ("corrected", VerdictKind::ResetNoFatal),
+        ("info", VerdictKind::ResetNoFatal),
+    ] {
+        let v = judge(&capture_with(vec![ghes(3000, 4, severity, "0000:01:00.0")]));
+        assert_eq!(v.verdict, want, "{severity}: {}", v.summary);
+    }
+}
+
+#[test]
+fn firmware_first_aer_of_a_record_is_not_counted_twice() {
+    let mut ff = aer(3001, AerSeverity::Nonfatal);
+    if let Detail::Aer {
+        device,
+        firmware_first,
+        ..
+    } = &mut ff.detail
+    {
+        *device = "0000:01:00.0".into();
+        *firmware_first = Some(crate::event::FirmwareFirst {
+            ghes_record: Some(4),
+            uncor_severity: Some("0x62010".into()),
+        });
+    }
+    let v = judge(&capture_with(vec![
+        ghes(3000, 4, "recoverable", "0000:01:00.0"),
+        ff.clone(),
+    ]));
+    assert_eq!(v.verdict, VerdictKind::Flagged);
+    assert_eq!(v.evidence.iter().filter(|e| e.fatal).count(), 1);
+    assert_eq!(v.first_fatal.unwrap().kind, "ghes");
+    // Without its record in the log, the firmware-first AER is the fatal sign.
+    let v = judge(&capture_with(vec![ff]));
+    assert_eq!(v.first_fatal.unwrap().kind, "aer");
+}
+
+fn dump_tool(ms: u64, cause: Option<&str>) -> Event {
+    ev(
+        ms,
+        Source::Console,
+        Detail::DumpTool {
+            tool: "kdump-tools".into(),
+            outcome: "failed".into(),
+            message: "makedumpfile Failed.".into(),
+            cause: cause.map(Into::into),
+        },
+    )
+}
+
+fn failed_capture(ms: u64) -> Event {
+    ev(
+        ms,
+        Source::Observer,
+        Detail::CaptureOutcome {
+            complete: false,
+            detail: "dump.202611240833 is empty".into(),
+        },
+    )
+}
+
 #[test]
 fn wiped_uncorrectable_error_in_config_space_flags_with_low_confidence() {
     let v = judge(&[
@@ -469,6 +563,31 @@ fn wiped_uncorrectable_error_in_config_space_flags_with_low_confidence() {
 }
 
 #[test]
+fn a_dump_tool_failure_with_a_cause_is_shown_not_blamed() {
+    let cause = "calculate_plat_config: PAGE SIZE 0x1000 and VA Bits 52 not supported";
+    let v = judge(&capture_with(vec![
+        dump_tool(20_000, Some(cause)),
+        failed_capture(30_000),
+    ]));
+    assert_eq!(v.verdict, VerdictKind::ResetNoFatal, "{}", v.summary);
+    assert!(v.summary.contains(cause), "{}", v.summary);
+    assert!(v.summary.contains("makedumpfile Failed."), "{}", v.summary);
+    let shown: Vec<(&str, bool)> = v
+        .evidence
+        .iter()
+        .map(|e| (e.kind.as_str(), e.fatal))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("smmu_reset", false),
+            ("dump_tool", false),
+            ("capture_outcome", false)
+        ]
+    );
+}
+
+#[test]
 fn aer_off_is_never_a_clean_reset_no_fatal() {
     let v = judge(&[
         boot(0),
@@ -483,4 +602,71 @@ fn aer_off_is_never_a_clean_reset_no_fatal() {
         "{:?}",
         v.missing
     );
+}
+
+#[test]
+fn a_dump_tool_failure_without_a_cause_stays_a_fatal_sign() {
+    let v = judge(&capture_with(vec![
+        dump_tool(20_000, None),
+        failed_capture(30_000),
+    ]));
+    assert_eq!(v.verdict, VerdictKind::Flagged);
+    assert_eq!(v.first_fatal.unwrap().kind, "capture_outcome");
+}
+
+fn handover(ms: u64, outcome: &str) -> Event {
+    ev(
+        ms,
+        Source::Console,
+        Detail::IommuTableCopy {
+            iommu: "dmar".into(),
+            outcome: outcome.into(),
+            detail: "Copied translation tables from previous kernel for dmar0".into(),
+        },
+    )
+}
+
+#[test]
+fn x86_table_copy_marks_the_capture_kernel_and_preserves() {
+    let v = judge(&[
+        boot(0),
+        handover(500, "trying"),
+        handover(600, "copied"),
+        panic(9000, "Fatal machine check"),
+    ]);
+    assert_eq!(v.verdict, VerdictKind::Preserved, "{}", v.summary);
+    assert!(v.first_fatal.is_none(), "not blamed on the hand-over");
+    assert!(v.summary.contains("1 later fatal sign"), "{}", v.summary);
+    assert!(v.evidence.iter().any(|e| e.kind == "panic" && e.fatal));
+}
+
+#[test]
+fn x86_translation_on_outside_kdump_is_not_a_capture_kernel() {
+    let v = judge(&[boot(0), handover(500, "not-kdump")]);
+    assert_eq!(v.verdict, VerdictKind::NotCaptureKernel);
+}
+
+#[test]
+fn x86_early_command_line_with_elfcorehdr_is_a_capture_kernel() {
+    let events = crate::logparse::parse_text_log(
+        std::path::Path::new("x86"),
+        "[    0.000000] Linux version 6.1.0-27-amd64 (debian-kernel@lists.debian.org)\n\
+         [    0.000000] Command line: BOOT_IMAGE=/vmlinuz root=UUID=1 irqpoll nr_cpus=1 reset_devices elfcorehdr=0x73000000\n\
+         [    1.200000] DMAR: Translation already enabled - trying to copy translation structures\n\
+         [    1.300000] DMAR: Copied translation tables from previous kernel for dmar0\n",
+    );
+    let v = judge(&events);
+    assert_eq!(v.verdict, VerdictKind::Preserved, "{}", v.summary);
+}
+
+#[test]
+fn without_times_the_order_decides_what_follows_the_reset() {
+    let events = crate::logparse::parse_text_log(
+        std::path::Path::new("untimed"),
+        "OF: fdt: Reserving 1 KiB of memory at 0xb97ff000 for elfcorehdr\n\
+         pcieport 0000:00:03.0: AER: Uncorrectable (Fatal) error message received from 0000:02:00.0\n\
+         arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...\n",
+    );
+    assert!(events.iter().all(|e| e.ts_ns == 0));
+    assert_eq!(judge(&events).verdict, VerdictKind::ResetNoFatal);
 }

@@ -401,20 +401,24 @@ fn stopped_cleanly(timeline: &Result<Vec<Value>, String>, console: &str) -> Chec
     Check::new(name, stopped, detail)
 }
 
-/// The verdict the dump on the disk calls for: a complete dump leaves the reset without fatal
-/// signs; an empty one is a failed capture, which `recover` and the daemon's hand-off flag
-/// (docs/verdict.md: an incomplete dump after the reset is a fatal sign).
-fn expected_verdict(ev: &Evidence<'_>) -> (&'static str, Option<&'static str>) {
+/// The verdict the dump on the disk calls for: `reset-no-fatal` either way. A complete dump
+/// leaves the reset without fatal signs; an empty one (bookworm's makedumpfile 1.7.2 cannot
+/// read the 6.12 kernel) is the dump tool's own failure, which the report names with its
+/// cause and does not count against the reset (docs/verdict.md, "A failed capture says why").
+/// Returns the verdict and, for the failed dump, what the summary must name.
+fn expected_verdict(ev: &Evidence<'_>) -> (&'static str, Option<[&'static str; 2]>) {
     match ev.dump() {
         Some(d) if d.size > 0 => ("reset-no-fatal", None),
-        _ => ("flagged", Some("capture_outcome")),
+        _ => ("reset-no-fatal", Some(["makedumpfile Failed.", "(cause: "])),
     }
 }
 
 fn verdict_as_expected(ev: &Evidence<'_>, verdict: &Result<Value, String>) -> Check {
-    let (expected, first_fatal) = expected_verdict(ev);
-    let name = match first_fatal {
-        Some(kind) => format!("verdict.json: {expected}, first fatal sign {kind}"),
+    let (expected, named) = expected_verdict(ev);
+    let name = match named {
+        Some(_) => format!(
+            "verdict.json: {expected}, the makedumpfile failure and its cause named, no fatal sign"
+        ),
         None => format!("verdict.json: {expected}"),
     };
     match verdict {
@@ -422,13 +426,15 @@ fn verdict_as_expected(ev: &Evidence<'_>, verdict: &Result<Value, String>) -> Ch
         Ok(v) => {
             let found = v["verdict"].as_str().unwrap_or("(none)");
             let fatal = v["first_fatal"]["kind"].as_str();
+            let summary = v["summary"].as_str().unwrap_or("");
+            let all_named = named.is_none_or(|words| words.iter().all(|w| summary.contains(w)));
             Check::new(
                 name,
-                found == expected && fatal == first_fatal,
+                found == expected && fatal.is_none() && all_named,
                 format!(
                     "verdict {found}; first fatal {}; summary: {}",
                     fatal.unwrap_or("none"),
-                    truncate(v["summary"].as_str().unwrap_or(""), 160)
+                    truncate(summary, 400)
                 ),
             )
         }
