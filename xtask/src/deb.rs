@@ -28,12 +28,6 @@ use anyhow::{Context as _, ensure};
 
 use crate::{build, build::build_observer, cmd, debian, packaging_checks};
 
-/// The units, installed and enabled.
-pub const UNITS: [&str; 2] = [
-    "kdump-dma-observer.service",
-    "kdump-dma-observer-recover.service",
-];
-
 #[derive(clap::Args)]
 pub struct DebArgs {
     /// Package architecture: `arm64` (static aarch64 binary, the lab's) or `amd64` (the
@@ -116,7 +110,7 @@ fn version() -> &'static str {
 
 fn stage(root: &Path, staging: &Path, binary: &Path) -> anyhow::Result<()> {
     install(binary, &staging.join("usr/sbin/kdump-dma-observer"), 0o755)?;
-    for unit in UNITS {
+    for unit in packaging_checks::UNITS {
         install(
             &root.join("packaging/systemd").join(unit),
             &staging.join("lib/systemd/system").join(unit),

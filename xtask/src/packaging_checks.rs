@@ -12,7 +12,13 @@ use std::{
 
 use anyhow::{Context as _, ensure};
 
-use crate::{bounded, cmd, deb::UNITS, debian};
+use crate::{bounded, cmd, debian};
+
+/// The units, installed and enabled.
+pub const UNITS: [&str; 2] = [
+    "kdump-dma-observer.service",
+    "kdump-dma-observer-recover.service",
+];
 
 const DRACUT_TIMEOUT: Duration = Duration::from_mins(5);
 

@@ -33,6 +33,7 @@ pub mod packages;
 pub mod qemu;
 pub mod qmp;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod userland;
 
@@ -45,9 +46,10 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 
-use crate::{build, elf, setup};
+use crate::{build, elf};
 use kernel::KernelChoice;
-use scenario::{Outcome, Scenario};
+use runner::Outcome;
+use scenario::Scenario;
 
 /// Why kdump scenarios are refused on 6.1 (qemu-lab.md §6).
 pub const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture kernel boots and \
@@ -254,7 +256,7 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
     );
     let plan = plan(args)?;
     let started = Instant::now();
-    setup::lab()?;
+    crate::lab::host::setup()?;
 
     let observer = match &args.observer {
         Some(path) => path.clone(),
@@ -327,7 +329,7 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
         } else {
             Vec::new()
         };
-        outcomes.push(scenario::run(&scenario::Spec {
+        outcomes.push(runner::run(&runner::Spec {
             scenario: *scenario,
             kernel,
             initrds,

@@ -252,23 +252,9 @@ mod tests {
     }
 
     #[test]
-    fn every_scenario_has_its_verdict() {
-        let all: Vec<(&str, &str)> = Scenario::ALL
-            .iter()
-            .map(|&s| (s.name(), expected(s)))
-            .collect();
-        assert_eq!(
-            all,
-            [
-                ("boot", "not-capture-kernel"),
-                ("kdump", "reset-no-fatal"),
-                ("kdump-aer", "flagged"),
-                ("external-abort", "flagged"),
-                ("capture-panic", "flagged"),
-                ("kdump-reset-aer", "flagged"),
-                ("kdump-compat", "flagged"),
-            ]
-        );
+    fn capture_panic_is_judged_from_the_console_alone() {
+        // Its capture kernel dies before the timeline is handed over: only the serial console
+        // (with the mirror lines) is left, and the report must read that.
         assert_eq!(input(Scenario::CapturePanic), "console.log");
         assert_eq!(input(Scenario::Kdump), "timeline.jsonl");
     }

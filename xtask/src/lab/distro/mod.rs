@@ -31,7 +31,7 @@ use anyhow::{Context as _, ensure};
 use serde_json::{Value, json};
 
 use super::{LabArgs, checks::Check, packages};
-use crate::{build, deb, setup};
+use crate::{build, deb};
 
 /// The scenario's name: its folder under target/lab and its label.
 pub const NAME: &str = "debian-kdump";
@@ -180,7 +180,7 @@ fn prepare(
 ) -> anyhow::Result<Prepared> {
     let logs = dir.join("logs");
     let tools = steps.time("host_tools_s", || -> anyhow::Result<_> {
-        setup::lab()?;
+        crate::lab::host::setup()?;
         tools::ensure(&logs)
     })?;
     let cache = packages::cache_dir()?;
