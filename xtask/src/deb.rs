@@ -6,7 +6,7 @@
 //! | `/lib/systemd/system/*.service` | `packaging/systemd/` |
 //! | `/usr/lib/dracut/modules.d/99kdump-dma-observer/` | `packaging/dracut/` |
 //! | `/usr/share/kdump-dma-observer/dashboards/` | `dashboards/` (Grafana JSON, alert rules) |
-//! | `/usr/share/man/man8/kdump-dma-observer.8.gz` | `help2man` on the host build's `--help` |
+//! | `/usr/share/man/man8/kdump-dma-observer*.8.gz` | the host build's hidden `man` subcommand (`clap_mangen`) |
 //! | `/var/lib/prometheus/node-exporter/` | node_exporter's textfile directory, for `recover` |
 //!
 //! The maintainer scripts (`packaging/debian/`) enable both units on install.
@@ -15,10 +15,8 @@
 //! what this file adds is staging plus the checks on the staged tree (`systemd-analyze verify`,
 //! a dracut initramfs built with the module: `packaging_checks`), which cargo-deb does not do.
 //! cargo-deb would also have to be installed by `cargo install` in CI, and its assets cannot
-//! ship the empty node_exporter textfile folder. The man page still comes from `help2man`:
-//! `clap_mangen` needs the observer's `clap::Command`, which only its binary (`cli/`) holds.
+//! ship the empty node_exporter textfile folder.
 use std::{
-    fmt::Write as _,
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::Command,
@@ -26,7 +24,7 @@ use std::{
 
 use anyhow::{Context as _, ensure};
 
-use crate::{build, build::build_observer, cmd, debian, packaging_checks};
+use crate::{build, build::build_observer, cmd, packaging_checks};
 
 #[derive(clap::Args)]
 pub struct DebArgs {
@@ -78,15 +76,13 @@ pub fn run(root: &Path, args: &DebArgs) -> anyhow::Result<PathBuf> {
     )?;
     let host = build_observer(root)?;
     let out = build::target_dir(root)?.join("debian");
-    let logs = out.join("logs");
-    let help2man = debian::ensure("help2man", "help2man", "the man page", &logs)?;
     let staging = out.join(format!("root-{arch}"));
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
             .with_context(|| format!("removing {}", staging.display()))?;
     }
     stage(root, &staging, &binary)?;
-    man_page(&help2man, &host, &staging)?;
+    man_pages(&host, &staging)?;
     control(root, &staging, arch)?;
     let checks = out.join(format!("checks-{arch}"));
     packaging_checks::verify_units(&staging, &checks)?;
@@ -183,67 +179,34 @@ fn install(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {
         .with_context(|| format!("chmod {}", to.display()))
 }
 
-/// `help2man` on the host build (same command line as every architecture's), with each
-/// subcommand's `--help` as a section of its own.
-fn man_page(help2man: &Path, host: &Path, staging: &Path) -> anyhow::Result<()> {
-    let mut include = String::from("[SUBCOMMANDS]\n");
-    for sub in [
-        "run", "cmdline", "setup", "probes", "report", "replay", "recover",
-    ] {
-        let help = Command::new(host)
-            .args([sub, "--help"])
-            .output()
-            .with_context(|| format!("running {} {sub} --help", host.display()))?;
-        ensure!(help.status.success(), "{sub} --help failed");
-        let text = String::from_utf8_lossy(&help.stdout);
-        let _ = writeln!(include, ".SS \"{sub}\"\n.nf");
-        for line in text.lines() {
-            // roff: a leading dot or quote would be a request; backslashes are escapes.
-            let line = line.replace('\\', "\\e");
-            let line = if line.starts_with(['.', '\'']) {
-                format!("\\&{line}")
-            } else {
-                line
-            };
-            let _ = writeln!(include, "{line}");
-        }
-        include.push_str(".fi\n");
-    }
-    include.push_str(
-        "[FILES]\n\
-         .TP\n/lib/systemd/system/kdump-dma-observer.service\n\
-         capture kernel unit, pulled in by kdump-tools-dump.service\n\
-         .TP\n/lib/systemd/system/kdump-dma-observer-recover.service\n\
-         production boot: reports captures, publishes metrics\n\
-         .TP\n/usr/lib/dracut/modules.d/99kdump-dma-observer/\n\
-         dracut module for kdump-utils (dracut_args --add kdump-dma-observer)\n\
-         .TP\n/var/lib/prometheus/node-exporter/kdump-dma-observer.prom\n\
-         metrics of the last capture, for node_exporter's textfile collector\n",
-    );
+/// The manual pages, written by the host build's hidden `man` subcommand (`clap_mangen` over
+/// the same clap definitions as `--help`, identical for every architecture), gzipped.
+fn man_pages(host: &Path, staging: &Path) -> anyhow::Result<()> {
     let dir = staging.join("usr/share/man/man8");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let h2m = dir.join("include.h2m");
-    std::fs::write(&h2m, include).with_context(|| format!("writing {}", h2m.display()))?;
-    let page = Command::new(help2man)
-        .args([
-            "--no-info",
-            "--section=8",
-            "--name=record what a kdump capture kernel's IOMMU reset did to in-flight DMA",
-        ])
-        .arg(format!("--version-string={}", version()))
-        .arg(format!("--include={}", h2m.display()))
-        .arg(host)
+    let out = Command::new(host)
+        .arg("man")
+        .arg("--dir")
+        .arg(&dir)
         .output()
-        .context("running help2man")?;
-    std::fs::remove_file(&h2m).ok();
+        .with_context(|| format!("running {} man", host.display()))?;
     ensure!(
-        page.status.success() && !page.stdout.is_empty(),
-        "help2man failed: {}",
-        String::from_utf8_lossy(&page.stderr)
+        out.status.success(),
+        "{} man failed: {}",
+        host.display(),
+        String::from_utf8_lossy(&out.stderr)
     );
-    let man = dir.join("kdump-dma-observer.8");
-    std::fs::write(&man, &page.stdout).with_context(|| format!("writing {}", man.display()))?;
-    cmd::run(staging, Command::new("gzip").arg("-9nf").arg(&man))
+    let pages: Vec<&str> = std::str::from_utf8(&out.stdout)
+        .context("man printed non-UTF-8 paths")?
+        .lines()
+        .collect();
+    ensure!(
+        pages.iter().any(|p| p.ends_with("/kdump-dma-observer.8")),
+        "no kdump-dma-observer.8 among {pages:?}"
+    );
+    for page in pages {
+        cmd::run(staging, Command::new("gzip").arg("-9nf").arg(page))?;
+    }
+    Ok(())
 }
 
 fn control(root: &Path, staging: &Path, arch: &str) -> anyhow::Result<()> {
@@ -306,6 +269,7 @@ fn check(deb: &Path) -> anyhow::Result<()> {
         "./usr/lib/dracut/modules.d/99kdump-dma-observer/module-setup.sh",
         "./usr/share/kdump-dma-observer/dashboards/",
         "./usr/share/man/man8/kdump-dma-observer.8.gz",
+        "./usr/share/man/man8/kdump-dma-observer-run.8.gz",
         "./var/lib/prometheus/node-exporter/",
     ] {
         ensure!(

@@ -8,6 +8,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod cmdline;
+pub mod man;
 pub mod probes;
 pub mod recover;
 pub mod replay;
@@ -115,6 +116,9 @@ pub enum Command {
     /// captures_flagged_total kept across boots in the state file.
     #[command(verbatim_doc_comment)]
     Recover(recover::Args),
+    /// Write the manual pages (section 8) into a directory; used to build the package.
+    #[command(hide = true)]
+    Man(man::Args),
 }
 
 /// Diagnostics on stderr, filtered by `--log` unless `RUST_LOG` is set.
