@@ -8,6 +8,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod cmdline;
+pub mod fleet;
 pub mod probes;
 pub mod recover;
 pub mod replay;
@@ -115,6 +116,20 @@ pub enum Command {
     /// captures_flagged_total kept across boots in the state file.
     #[command(verbatim_doc_comment)]
     Recover(recover::Args),
+    /// Roll many report.json files up by platform, BIOS, crashed kernel and verdict.
+    ///
+    /// Reads each file (directories recursively, every *.json in them) one at a time and
+    /// prints, per group, the number of captures, the kinds of the first fatal event and the
+    /// median time from the SMMU reset to it. Memory stays bounded: each group keeps at most
+    /// 4096 reset-to-fatal samples (exact median below that, a uniform reservoir sample above).
+    /// Files that are not reports (bad JSON, other documents, a newer schema) are listed with
+    /// the reason and skipped; they never stop the roll-up.
+    ///
+    /// Examples:
+    ///   kdump-dma-observer fleet /srv/kdump-reports
+    ///   kdump-dma-observer fleet --format csv a/report.json b/report.json > fleet.csv
+    #[command(verbatim_doc_comment)]
+    Fleet(fleet::Args),
 }
 
 /// Diagnostics on stderr, filtered by `--log` unless `RUST_LOG` is set.
