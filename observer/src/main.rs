@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Report(args) => cli::report::execute(args),
         Command::Replay(args) => cli::replay::execute(args),
         Command::Recover(args) => cli::recover::execute(args),
+        Command::Fleet(args) => cli::fleet::execute(args),
         Command::Man(args) => cli::man::execute(args),
     };
     match result {

@@ -8,6 +8,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod cmdline;
+pub mod fleet;
 pub mod man;
 pub mod probes;
 pub mod recover;
@@ -116,6 +117,20 @@ pub enum Command {
     /// captures_flagged_total kept across boots in the state file.
     #[command(verbatim_doc_comment)]
     Recover(recover::Args),
+    /// Roll many report.json files up by platform, BIOS, crashed kernel and verdict.
+    ///
+    /// Reads each file (directories recursively, every *.json in them) one at a time and
+    /// prints, per group, the number of captures, the kinds of the first fatal event and the
+    /// median time from the SMMU reset to it. Memory stays bounded: each group keeps at most
+    /// 4096 reset-to-fatal samples (exact median below that, a uniform reservoir sample above).
+    /// Files that are not reports (bad JSON, other documents, a newer schema) are listed with
+    /// the reason and skipped; they never stop the roll-up.
+    ///
+    /// Examples:
+    ///   kdump-dma-observer fleet /srv/kdump-reports
+    ///   kdump-dma-observer fleet --format csv a/report.json b/report.json > fleet.csv
+    #[command(verbatim_doc_comment)]
+    Fleet(fleet::Args),
     /// Write the manual pages (section 8) into a directory; used to build the package.
     #[command(hide = true)]
     Man(man::Args),

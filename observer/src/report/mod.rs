@@ -4,6 +4,7 @@
 //!
 //! Every string that came from a machine (device names, command lines, log lines) is escaped
 //! for the format it lands in.
+pub mod fleet;
 pub mod html;
 pub mod input;
 pub mod json;
