@@ -129,7 +129,7 @@ if [ "$BOOT" = first ]; then
 fi
 
 # The capture kernel. The dump itself is not the lab's subject, but its size tells whether
-# this kernel's vmcore is sane (6.1's is not: qemu-lab.md section 6).
+# this kernel's vmcore is sane (6.1's is not in this lab).
 say "NOTE /proc/vmcore is $(stat -c %s /proc/vmcore) bytes"
 case $SCENARIO in
 kdump-aer)

@@ -1,7 +1,8 @@
 //! PCI Express AER lines (`drivers/pci/pcie/aer.c`, `err.c`; `dev_fmt` `"AER: "`), each
 //! prefixed `<driver> <BDF>: `.
 //!
-//! One error (kernel-facts §3.2, qemu-lab §5):
+//! One error (drivers/pci/pcie/aer.c `aer_print_error`, `__aer_print_error`; as the QEMU lab's
+//! injected errors print it):
 //! ```text
 //! pcieport 0000:00:03.0: AER: Uncorrectable (Non-Fatal) error message received from 0000:02:00.0
 //! virtio-pci 0000:02:00.0: PCIe Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Receiver ID)

@@ -1,7 +1,8 @@
 //! SMMUv3 driver lines (`drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c`), all `dev_printk` so
 //! prefixed `arm-smmu-v3 <dev>: ` (`9050000.smmuv3` on DT, `arm-smmu-v3.0.auto` on ACPI).
 //!
-//! Spellings (kernel-facts §1.6, §2.4):
+//! Spellings (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c `dev_*` calls, 6.1 to 7.x, and the
+//! kdump adoption series):
 //! - probe: `ias %lu-bit, oas %lu-bit (features 0x%08x)` (6.1 .. 6.18), `oas %lu-bit
 //!   (features 0x%08x)` (7.1);
 //! - reset: `SMMU currently enabled! Resetting...` (all versions);

@@ -1,5 +1,6 @@
-//! Behaviour of the whole parser: one test per log spelling of kernel-facts.md (6.1, 6.12,
-//! 6.18, 7.1 and the kdump series), the real QEMU sequences of qemu-lab.md, and hostile input.
+//! Behaviour of the whole parser: one test per log spelling of the kernels' format strings
+//! (6.1, 6.12, 6.18, 7.1 and the kdump series), the real sequences the QEMU lab prints, and
+//! hostile input.
 use std::{fmt::Write as _, path::Path};
 
 use super::*;
@@ -340,7 +341,7 @@ fn smmu_error_lines() {
 
 // ---- AER -----------------------------------------------------------------------------------
 
-/// The three errors of qemu-lab §5 as the parser should see them.
+/// The three errors the lab injects (`pcie_aer_inject_error`) as the parser should see them.
 fn expected_612_errors() -> [Detail; 3] {
     [
         aer(

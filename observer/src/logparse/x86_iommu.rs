@@ -1,4 +1,5 @@
-//! x86 IOMMU table hand-over in kdump (kernel-facts §5.3; strings in 6.1 and 7.1).
+//! x86 IOMMU table hand-over in kdump (drivers/iommu/intel/iommu.c `init_dmars`,
+//! drivers/iommu/amd/init.c; strings in 6.1 and 7.1).
 //!
 //! Intel VT-d (`drivers/iommu/intel/iommu.c`, `pr_fmt "DMAR: "`):
 //! `Translation already enabled - trying to copy translation structures`,

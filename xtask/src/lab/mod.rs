@@ -51,7 +51,7 @@ use kernel::KernelChoice;
 use runner::Outcome;
 use scenario::Scenario;
 
-/// Why kdump scenarios are refused on 6.1 (qemu-lab.md §6).
+/// Why kdump scenarios are refused on 6.1 (its /proc/vmcore is unreadable in this lab).
 pub const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture kernel boots and \
      resets the SMMU, but its /proc/vmcore is broken in this setup: a bogus size \
      (18446668904714547200) and an ELF header vmcore-dmesg rejects (`No program header \
