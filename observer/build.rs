@@ -5,6 +5,8 @@ use std::{
 };
 
 use anyhow::{Context as _, anyhow};
+// A build-dependency only so that cargo rebuilds this crate when the eBPF programs change.
+use observer_ebpf as _;
 
 const EBPF_PACKAGE: &str = "observer-ebpf";
 

@@ -3,6 +3,7 @@
 //! Every record that crosses the BPF ring buffer is one fixed-size [`Record`]. The kernel side
 //! fills it and never allocates; the user side decodes it into typed timeline events. Keeping a
 //! single `#[repr(C)]` layout makes the decoder a bounds check and a copy.
+#![warn(unused_crate_dependencies)]
 #![no_std]
 
 /// Bytes of text carried by a record (device name, panic message prefix, ...), NUL padded.

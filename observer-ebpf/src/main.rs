@@ -126,7 +126,7 @@ fn submit_tracepoint(ctx: &TracePointContext, layout: &TracepointLayout, mut rec
 
 /// Pipeline self-test and benchmark source: `syscalls:sys_enter_getpgid` from one process.
 #[tracepoint]
-pub fn selftest(ctx: TracePointContext) -> u32 {
+fn selftest(ctx: TracePointContext) -> u32 {
     let target = SELFTEST_TGID.load();
     if target == 0 || (bpf_get_current_pid_tgid() >> 32) as u32 != target {
         return 0;
@@ -142,7 +142,7 @@ pub fn selftest(ctx: TracePointContext) -> u32 {
 
 /// `ras:aer_event`: every AER error the kernel reports, native or firmware-first.
 #[tracepoint]
-pub fn aer_event(ctx: TracePointContext) -> u32 {
+fn aer_event(ctx: TracePointContext) -> u32 {
     let layout = AER_LAYOUT.load();
     submit_tracepoint(&ctx, &layout, record(RecordKind::AerEvent));
     0
@@ -150,7 +150,7 @@ pub fn aer_event(ctx: TracePointContext) -> u32 {
 
 /// `iommu:attach_device_to_domain`.
 #[tracepoint]
-pub fn iommu_attach(ctx: TracePointContext) -> u32 {
+fn iommu_attach(ctx: TracePointContext) -> u32 {
     let layout = IOMMU_ATTACH_LAYOUT.load();
     submit_tracepoint(&ctx, &layout, record(RecordKind::IommuAttach));
     0
@@ -158,7 +158,7 @@ pub fn iommu_attach(ctx: TracePointContext) -> u32 {
 
 /// `iommu:add_device_to_group`.
 #[tracepoint]
-pub fn iommu_group_add(ctx: TracePointContext) -> u32 {
+fn iommu_group_add(ctx: TracePointContext) -> u32 {
     let layout = IOMMU_GROUP_LAYOUT.load();
     submit_tracepoint(&ctx, &layout, record(RecordKind::IommuGroupAdd));
     0
@@ -167,7 +167,7 @@ pub fn iommu_group_add(ctx: TracePointContext) -> u32 {
 /// One program for every kernel function the daemon probes: it records which function was hit
 /// (`bpf_get_func_ip`) and its first three arguments; userspace names and interprets them.
 #[kprobe]
-pub fn function_hit(ctx: ProbeContext) -> u32 {
+fn function_hit(ctx: ProbeContext) -> u32 {
     let mut rec = record(RecordKind::FunctionHit);
     // SAFETY: valid for kprobe programs (kernel 5.15+).
     rec.args[0] = unsafe { bpf_get_func_ip(ctx.as_ptr()) };
@@ -180,7 +180,7 @@ pub fn function_hit(ctx: ProbeContext) -> u32 {
 
 /// `panic(fmt, ...)`: like [`function_hit`], plus the first bytes of the panic message.
 #[kprobe]
-pub fn panic_hit(ctx: ProbeContext) -> u32 {
+fn panic_hit(ctx: ProbeContext) -> u32 {
     let mut rec = record(RecordKind::FunctionHit);
     // SAFETY: valid for kprobe programs (kernel 5.15+).
     rec.args[0] = unsafe { bpf_get_func_ip(ctx.as_ptr()) };

@@ -4,7 +4,18 @@
 //! Data flows one way: [`sources`] → [`timeline`] → [`verdict`] → [`sinks`] and [`report`];
 //! [`capture`] wires them together for a capture kernel. The binary's command line
 //! (`src/main.rs`, `src/cli/`) is the only place that prints for a person.
-#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![warn(clippy::print_stdout, clippy::print_stderr, unused_crate_dependencies)]
+
+// Dependencies of the package's other targets (the binary's edge; tests and benches), named
+// here so that the library's own unused-dependency check stays meaningful.
+use anyhow as _;
+use clap as _;
+use clap_mangen as _;
+#[cfg(test)]
+use criterion as _;
+#[cfg(test)]
+use jsonschema as _;
+use tracing_subscriber as _;
 pub mod atomic_file;
 pub mod capture;
 pub mod clock;

@@ -35,7 +35,7 @@ const RUNS: usize = 5;
 const STORM_CALLS_PER_THREAD: u64 = 1_000_000;
 
 #[derive(clap::Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Repetitions of the attach-to-ready measurement (the median is reported).
     #[arg(long, default_value_t = RUNS)]
     pub runs: usize,
@@ -46,7 +46,7 @@ pub struct BenchArgs {
     pub micro: bool,
 }
 
-pub fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, args: &BenchArgs) -> anyhow::Result<()> {
     if args.micro {
         let micro = micro_benches(root)?;
         eprintln!("\n{}", micro_summary(&micro));

@@ -13,7 +13,7 @@ use std::{
 use anyhow::{Context as _, bail};
 
 /// A program that ran to its end.
-pub struct Ran {
+pub(crate) struct Ran {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
@@ -25,7 +25,7 @@ pub struct Ran {
 impl Ran {
     /// The last `n` lines of stderr, indented, for failure messages.
     #[must_use]
-    pub fn stderr_tail(&self, n: usize) -> String {
+    pub(crate) fn stderr_tail(&self, n: usize) -> String {
         tail(&self.stderr, n)
     }
 }
@@ -33,7 +33,7 @@ impl Ran {
 /// Runs `cmd` with stdout and stderr in `<logs>.stdout` / `<logs>.stderr` (and stdin from
 /// `stdin`, else nothing); kills its process group and fails when it runs past `timeout`. A
 /// non-zero exit is not an error here: the caller judges the status.
-pub fn run(
+pub(crate) fn run(
     cmd: &mut Command,
     timeout: Duration,
     logs: &Path,
@@ -116,7 +116,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// The command line, for messages.
 #[must_use]
-pub fn show(cmd: &Command) -> String {
+pub(crate) fn show(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| a.to_string_lossy())

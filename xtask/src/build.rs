@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::{cmd, elf, toolchain::AARCH64_MUSL};
 
 #[derive(clap::Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// Architecture to build for: `host`, or `aarch64` for a static arm64 binary
     /// (aarch64-unknown-linux-musl, linked by rust-lld; its eBPF programs use arm64 `pt_regs`).
     #[arg(long, default_value = "host", value_parser = ["host", "aarch64"])]
@@ -17,7 +17,7 @@ pub struct BuildArgs {
 }
 
 /// Builds the release daemon; returns the binary's path.
-pub fn run(root: &Path, args: &BuildArgs) -> anyhow::Result<PathBuf> {
+pub(crate) fn run(root: &Path, args: &BuildArgs) -> anyhow::Result<PathBuf> {
     let mut cargo = Command::new("cargo");
     cargo.args([
         "build",
@@ -51,7 +51,7 @@ pub fn run(root: &Path, args: &BuildArgs) -> anyhow::Result<PathBuf> {
 
 /// Cargo's target folder: `CARGO_TARGET_DIR` (relative to the current folder, as cargo reads
 /// it) or `<workspace>/target`.
-pub fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
     match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => {
             let dir = PathBuf::from(dir);
@@ -68,7 +68,7 @@ pub fn target_dir(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Builds the host observer (debug: it only reads files here); returns the binary.
-pub fn build_observer(root: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn build_observer(root: &Path) -> anyhow::Result<PathBuf> {
     let target = target_dir(root)?;
     cmd::run(
         root,

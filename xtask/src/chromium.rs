@@ -16,7 +16,7 @@ use crate::{bounded, debian};
 /// One page load; Chromium starts in about a second here.
 const TIMEOUT: Duration = Duration::from_mins(1);
 /// The window: wide enough for the report's tables, tall enough for its verdict and timeline.
-pub const WINDOW: &str = "1280,1600";
+pub(crate) const WINDOW: &str = "1280,1600";
 
 /// Headless, as root, and quiet on the network: without the background-networking flags it
 /// opens connections of its own (component updates, safe browsing, sync).
@@ -35,14 +35,14 @@ const FLAGS: &[&str] = &[
     "--v=0",
 ];
 
-pub struct Chromium {
+pub(crate) struct Chromium {
     binary: PathBuf,
     /// Where each run's stdout and stderr are kept.
     logs: PathBuf,
 }
 
 /// What one page load gave.
-pub struct Visit {
+pub(crate) struct Visit {
     /// The page's console messages (`"text", source: URL (line)`), in order.
     pub console: Vec<String>,
     pub stdout: String,
@@ -51,7 +51,7 @@ pub struct Visit {
 
 impl Chromium {
     /// Finds `chromium`, installing Debian's package if it is missing.
-    pub fn ensure(logs: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn ensure(logs: &Path) -> anyhow::Result<Self> {
         let binary = debian::ensure(
             "chromium",
             "chromium",
@@ -65,7 +65,7 @@ impl Chromium {
     }
 
     /// Loads `page` and writes a PNG screenshot of the window to `png`.
-    pub fn screenshot(&self, page: &Path, png: &Path, name: &str) -> anyhow::Result<Visit> {
+    pub(crate) fn screenshot(&self, page: &Path, png: &Path, name: &str) -> anyhow::Result<Visit> {
         let _ = std::fs::remove_file(png);
         let visit = self.visit(
             page,
@@ -86,7 +86,7 @@ impl Chromium {
     }
 
     /// Loads `page` and returns the serialized DOM (in `Visit::stdout`).
-    pub fn dump_dom(&self, page: &Path, name: &str) -> anyhow::Result<Visit> {
+    pub(crate) fn dump_dom(&self, page: &Path, name: &str) -> anyhow::Result<Visit> {
         let visit = self.visit(page, name, &["--dump-dom".to_owned()])?;
         ensure!(
             visit.stdout.contains("<html"),
@@ -131,7 +131,7 @@ impl Chromium {
 /// (older versions: `CONSOLE(12)`). Chromium logs `console.error` at INFO too, so every message
 /// counts, and `Uncaught` errors are among them.
 #[must_use]
-pub fn console_messages(log: &str) -> Vec<String> {
+pub(crate) fn console_messages(log: &str) -> Vec<String> {
     log.lines()
         .filter_map(|line| {
             let (prefix, message) = line.split_once("] ")?;
@@ -143,7 +143,7 @@ pub fn console_messages(log: &str) -> Vec<String> {
 
 /// `file://` URL of an absolute path, percent-encoding what is not plainly safe.
 #[must_use]
-pub fn file_url(path: &Path) -> String {
+pub(crate) fn file_url(path: &Path) -> String {
     let mut url = String::from("file://");
     for &byte in path.as_os_str().as_encoded_bytes() {
         if byte.is_ascii_alphanumeric() || b"/-_.~".contains(&byte) {

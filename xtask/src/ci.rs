@@ -3,7 +3,7 @@ use std::{path::Path, process::Command};
 
 use crate::{cmd, cycles, dashboards, deb, fuzz, html_check, lab, setup, test, toolchain};
 
-pub fn run(root: &Path) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     step("setup");
     setup::run(root)?;

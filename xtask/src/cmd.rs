@@ -8,7 +8,7 @@ use std::{
 use anyhow::{Context as _, bail};
 
 /// Runs `cmd` in `dir`, echoing it; fails with the command line if it fails.
-pub fn run(dir: &Path, cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run(dir: &Path, cmd: &mut Command) -> anyhow::Result<()> {
     cmd.current_dir(dir);
     eprintln!("+ {}", show(cmd));
     let status = cmd
@@ -21,7 +21,7 @@ pub fn run(dir: &Path, cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 /// Runs `cmd` quietly and returns its stdout, or `None` if it cannot run or fails.
-pub fn output(cmd: &mut Command) -> Option<String> {
+pub(crate) fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
     out.status
         .success()
@@ -38,13 +38,13 @@ fn show(cmd: &Command) -> String {
 
 /// Totals of `cargo test` runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TestTotals {
+pub(crate) struct TestTotals {
     pub passed: u64,
     pub failed: u64,
 }
 
 /// Runs `cargo test`, passing its output through, and adds up its `test result:` lines.
-pub fn run_tests(dir: &Path, cmd: &mut Command) -> anyhow::Result<TestTotals> {
+pub(crate) fn run_tests(dir: &Path, cmd: &mut Command) -> anyhow::Result<TestTotals> {
     cmd.current_dir(dir).stdout(Stdio::piped());
     eprintln!("+ {}", show(cmd));
     let mut child = cmd

@@ -21,15 +21,15 @@ use std::{
 use anyhow::{Context as _, bail};
 
 /// The crates' source folders, from the workspace root.
-pub const SOURCES: [&str; 2] = ["observer/src", "xtask/src"];
+pub(crate) const SOURCES: [&str; 2] = ["observer/src", "xtask/src"];
 
 #[derive(clap::Args)]
-pub struct CyclesArgs {
+pub(crate) struct CyclesArgs {
     /// Source folders to check [default: observer/src and xtask/src].
     pub dirs: Vec<PathBuf>,
 }
 
-pub fn run(root: &Path, args: &CyclesArgs) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, args: &CyclesArgs) -> anyhow::Result<()> {
     let dirs: Vec<PathBuf> = if args.dirs.is_empty() {
         SOURCES.iter().map(|d| root.join(d)).collect()
     } else {
@@ -82,7 +82,7 @@ struct Crate {
 
 /// A ring of sibling modules, with one place for each step.
 #[derive(Debug)]
-pub struct Cycle {
+pub(crate) struct Cycle {
     crate_root: PathBuf,
     folder: ModPath,
     ring: Vec<(String, Use)>,

@@ -28,7 +28,7 @@ use serde_json::Value;
 use crate::cmd;
 
 #[derive(clap::Args)]
-pub struct DashboardsArgs {
+pub(crate) struct DashboardsArgs {
     /// Keep the temporary folder (Prometheus config, logs, TSDB, textfile) and print its path.
     #[arg(long)]
     pub keep_temp: bool,
@@ -120,7 +120,7 @@ const ALERTS: [AlertExpectation; 3] = [
     },
 ];
 
-pub fn run(root: &Path, args: &DashboardsArgs) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, args: &DashboardsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut findings = Findings::default();
     ensure_packages()?;

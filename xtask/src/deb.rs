@@ -27,7 +27,7 @@ use anyhow::{Context as _, ensure};
 use crate::{build, build::build_observer, cmd, packaging_checks};
 
 #[derive(clap::Args)]
-pub struct DebArgs {
+pub(crate) struct DebArgs {
     /// Package architecture: `arm64` (static aarch64 binary, the lab's) or `amd64` (the
     /// host build).
     #[arg(long, value_enum, default_value = "arm64")]
@@ -36,7 +36,7 @@ pub struct DebArgs {
 
 /// Package architectures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Arch {
+pub(crate) enum Arch {
     /// arm64: the static aarch64 build (the QEMU labs' guests).
     #[value(name = "arm64")]
     Aarch64,
@@ -48,7 +48,7 @@ pub enum Arch {
 impl Arch {
     /// Debian's name.
     #[must_use]
-    pub fn debian(self) -> &'static str {
+    pub(crate) fn debian(self) -> &'static str {
         match self {
             Self::Aarch64 => "arm64",
             Self::X86_64 => "amd64",
@@ -57,12 +57,12 @@ impl Arch {
 }
 
 /// Builds the package for `arch`; returns its path.
-pub fn build(root: &Path, arch: Arch) -> anyhow::Result<PathBuf> {
+pub(crate) fn build(root: &Path, arch: Arch) -> anyhow::Result<PathBuf> {
     run(root, &DebArgs { arch })
 }
 
 /// Builds the package; returns its path (`target/debian/kdump-dma-observer_<v>-1_<arch>.deb`).
-pub fn run(root: &Path, args: &DebArgs) -> anyhow::Result<PathBuf> {
+pub(crate) fn run(root: &Path, args: &DebArgs) -> anyhow::Result<PathBuf> {
     let arch = args.arch.debian();
     let binary = build::run(
         root,

@@ -15,7 +15,7 @@ const APT_TIMEOUT: Duration = Duration::from_mins(15);
 
 /// The program's path on `PATH`, if it is there.
 #[must_use]
-pub fn which(program: &str) -> Option<PathBuf> {
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
@@ -24,7 +24,12 @@ pub fn which(program: &str) -> Option<PathBuf> {
 
 /// `program` from `PATH`, after installing Debian's `package` if it is missing (needs root).
 /// `logs` is a folder for apt-get's output.
-pub fn ensure(program: &str, package: &str, why: &str, logs: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn ensure(
+    program: &str,
+    package: &str,
+    why: &str,
+    logs: &Path,
+) -> anyhow::Result<PathBuf> {
     if let Some(found) = which(program) {
         return Ok(found);
     }

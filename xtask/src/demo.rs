@@ -20,7 +20,7 @@ use crate::{build, lab, setup};
 const REPORT_LINES: usize = 25;
 
 #[derive(clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Run the daemon on this machine's kernel instead of the QEMU lab (the earlier demo).
     #[arg(long)]
     pub local: bool,
@@ -32,7 +32,7 @@ pub struct DemoArgs {
     pub events: u32,
 }
 
-pub fn run(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
     if args.local {
         return local(root, args);
     }

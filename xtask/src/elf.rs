@@ -9,7 +9,7 @@ use object::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Machine {
+pub(crate) enum Machine {
     X86_64,
     Aarch64,
     Other(u16),
@@ -37,7 +37,7 @@ impl fmt::Display for Machine {
 
 /// Facts about an ELF executable.
 #[derive(Debug)]
-pub struct Info {
+pub(crate) struct Info {
     pub machine: Machine,
     /// No `PT_INTERP`: the kernel runs it without a dynamic loader.
     pub is_static: bool,
@@ -59,7 +59,7 @@ impl fmt::Display for Info {
 
 /// What the dynamic loader needs to know about one ELF file.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Dynamic {
+pub(crate) struct Dynamic {
     pub machine: Machine,
     /// `PT_INTERP`, e.g. `/lib/ld-linux-aarch64.so.1`.
     pub interpreter: Option<String>,
@@ -68,7 +68,7 @@ pub struct Dynamic {
 }
 
 /// Reads the ELF header and program headers of the 64-bit ELF file at `path`.
-pub fn inspect(path: &Path) -> anyhow::Result<Info> {
+pub(crate) fn inspect(path: &Path) -> anyhow::Result<Info> {
     let data = std::fs::read(path)?;
     let d = read(&data)?;
     Ok(Info {
@@ -79,7 +79,7 @@ pub fn inspect(path: &Path) -> anyhow::Result<Info> {
 }
 
 /// Reads the machine, the `PT_INTERP` loader and the `DT_NEEDED` entries of a 64-bit ELF.
-pub fn read(data: &[u8]) -> anyhow::Result<Dynamic> {
+pub(crate) fn read(data: &[u8]) -> anyhow::Result<Dynamic> {
     anyhow::ensure!(data.starts_with(b"\x7fELF"), "not an ELF file");
     let file = ElfFile64::<object::Endianness>::parse(data).context("not a valid 64-bit ELF")?;
     let endian = file.endian();

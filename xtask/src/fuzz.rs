@@ -28,7 +28,7 @@ const GRACE: Duration = Duration::from_mins(3);
 const TAIL_LINES: usize = 40;
 
 #[derive(clap::Args)]
-pub struct FuzzArgs {
+pub(crate) struct FuzzArgs {
     /// Seconds of fuzzing per target.
     #[arg(long, default_value_t = 30)]
     pub seconds: u64,
@@ -60,7 +60,7 @@ impl Outcome {
 }
 
 /// `cargo xtask fuzz [--seconds N] [--target NAME]`.
-pub fn run(root: &Path, args: &FuzzArgs) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, args: &FuzzArgs) -> anyhow::Result<()> {
     let fuzz_dir = root.join("fuzz");
     let all = targets(&fuzz_dir)?;
     let chosen = match &args.target {

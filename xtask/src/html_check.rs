@@ -34,7 +34,7 @@ use crate::{
 
 /// `cargo xtask html-check`.
 #[derive(clap::Args)]
-pub struct HtmlCheckArgs {
+pub(crate) struct HtmlCheckArgs {
     /// The report to screenshot [default: target/lab/kdump-aer/report.html, from
     /// `cargo xtask lab kdump-aer`].
     #[arg(long, value_name = "FILE")]
@@ -49,14 +49,14 @@ const SCREEN_WIDTH: u32 = 1280;
 const WIDTH_MESSAGE: &str = "html-check width ";
 
 /// The hostile device name.
-pub const HOSTILE: &str = "<script>alert(1)</script>";
+pub(crate) const HOSTILE: &str = "<script>alert(1)</script>";
 /// How it must appear in the serialized DOM: as text.
-pub const HOSTILE_AS_TEXT: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
+pub(crate) const HOSTILE_AS_TEXT: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
 
 const CANARY: &str = "<!doctype html>\n<html><head><title>html-check canary</title></head><body>\n\
      <script>console.error(\"html-check canary\"); notDefinedAnywhere();</script>\n</body></html>\n";
 
-pub fn run(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<()> {
     let checks = check(root, args)?;
     let failed: Vec<&Check> = checks.iter().filter(|c| !c.passed).collect();
     if !failed.is_empty() {
@@ -75,7 +75,7 @@ pub fn run(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<()> {
 }
 
 /// Runs every check; `Err` is for the harness (no report, no Chromium, a browser that hangs).
-pub fn check(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<Vec<Check>> {
+pub(crate) fn check(root: &Path, args: &HtmlCheckArgs) -> anyhow::Result<Vec<Check>> {
     let started = Instant::now();
     let target = build::target_dir(root)?;
     let report = args
@@ -211,7 +211,7 @@ fn no_console(name: &str, visit: &Visit) -> Check {
 /// A capture boot: the SMMU found enabled and reset, then a fatal AER error on a device with a
 /// hostile name (and a hostile error type, in case it is shown).
 #[must_use]
-pub fn hostile_timeline() -> String {
+pub(crate) fn hostile_timeline() -> String {
     let events = [
         serde_json::json!({"ts_ns": 0, "source": "kmsg", "kind": "kernel_boot", "version": "6.12.0-html-check"}),
         serde_json::json!({"ts_ns": 0, "source": "kmsg", "kind": "capture_kernel_marker",
@@ -267,7 +267,7 @@ fn hostile_report(
 
 /// What the DOM after load must (not) hold.
 #[must_use]
-pub fn dom_checks(dom: &str) -> Vec<Check> {
+pub(crate) fn dom_checks(dom: &str) -> Vec<Check> {
     let lower = dom.to_ascii_lowercase();
     let scripts = lower.matches("<script").count();
     let shown = dom.matches(HOSTILE_AS_TEXT).count();

@@ -9,14 +9,14 @@ use anyhow::{Context as _, ensure};
 const MAX_BYTES: usize = 256 << 20;
 
 /// A decoded image: rows of `width * channels` bytes.
-pub struct Image {
+pub(crate) struct Image {
     pub width: u32,
     pub height: u32,
     pub channels: usize,
     pub pixels: Vec<u8>,
 }
 
-pub fn decode(bytes: &[u8]) -> anyhow::Result<Image> {
+pub(crate) fn decode(bytes: &[u8]) -> anyhow::Result<Image> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     decoder.set_limits(png::Limits { bytes: MAX_BYTES });
@@ -43,7 +43,7 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<Image> {
 
 /// How much is drawn on an image.
 #[derive(Debug, PartialEq)]
-pub struct Ink {
+pub(crate) struct Ink {
     pub width: u32,
     pub height: u32,
     /// Distinct colours (alpha ignored), counted up to `COLOUR_CAP`.
@@ -54,12 +54,12 @@ pub struct Ink {
 
 const COLOUR_CAP: usize = 4096;
 /// Below either of these, an image is blank: a white page, or one with a stray line or two.
-pub const MIN_COLOURS: usize = 4;
-pub const MIN_DRAWN: f64 = 0.005;
+pub(crate) const MIN_COLOURS: usize = 4;
+pub(crate) const MIN_DRAWN: f64 = 0.005;
 
 impl Ink {
     #[must_use]
-    pub fn of(img: &Image) -> Self {
+    pub(crate) fn of(img: &Image) -> Self {
         let colour = |px: &[u8]| -> [u8; 3] {
             match img.channels {
                 1 | 2 => [px[0]; 3],
@@ -99,7 +99,7 @@ impl Ink {
     }
 
     #[must_use]
-    pub fn is_blank(&self) -> bool {
+    pub(crate) fn is_blank(&self) -> bool {
         self.colours < MIN_COLOURS || self.drawn < MIN_DRAWN
     }
 }

@@ -1,4 +1,5 @@
 //! Developer tasks: `cargo xtask setup | build | demo | lab | html-check | ci`.
+#![warn(unused_crate_dependencies)]
 mod bench;
 mod bounded;
 mod build;

@@ -15,7 +15,7 @@ use anyhow::{Context as _, ensure};
 use crate::{bounded, cmd, debian};
 
 /// The units, installed and enabled.
-pub const UNITS: [&str; 2] = [
+pub(crate) const UNITS: [&str; 2] = [
     "kdump-dma-observer.service",
     "kdump-dma-observer-recover.service",
 ];
@@ -23,7 +23,7 @@ pub const UNITS: [&str; 2] = [
 const DRACUT_TIMEOUT: Duration = Duration::from_mins(5);
 
 /// `systemd-analyze verify` of the package's units.
-pub fn verify_units(staging: &Path, work: &Path) -> anyhow::Result<()> {
+pub(crate) fn verify_units(staging: &Path, work: &Path) -> anyhow::Result<()> {
     let analyze = debian::ensure("systemd-analyze", "systemd", "unit checks", work)?;
     let root = work.join("verify-root");
     reset_dir(&root)?;
@@ -86,7 +86,7 @@ const EXPOSURE: [(&str, u32); 2] = [
 ];
 
 /// Builds an initramfs with Debian's dracut and the package's module; checks its contents.
-pub fn dracut_image(staging: &Path, work: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn dracut_image(staging: &Path, work: &Path) -> anyhow::Result<PathBuf> {
     debian::ensure("cpio", "cpio", "dracut", work)?;
     debian::ensure("udevadm", "udev", "dracut's systemd module", work)?;
     let dracut = unpack_dracut(work)?;

@@ -7,7 +7,7 @@ use crate::{
 };
 
 #[derive(clap::Args)]
-pub struct SetupArgs {
+pub(crate) struct SetupArgs {
     /// Also set up the QEMU lab on this host (Debian 12, root): an apt source for
     /// bookworm-backports, the arm64 dpkg architecture, qemu-system-arm >= 10, depmod (kmod).
     #[arg(long)]
@@ -15,7 +15,7 @@ pub struct SetupArgs {
 }
 
 /// `cargo xtask setup [--lab]`.
-pub fn run_with(root: &Path, args: &SetupArgs) -> anyhow::Result<()> {
+pub(crate) fn run_with(root: &Path, args: &SetupArgs) -> anyhow::Result<()> {
     run(root)?;
     if args.lab {
         lab()?;
@@ -24,12 +24,12 @@ pub fn run_with(root: &Path, args: &SetupArgs) -> anyhow::Result<()> {
 }
 
 /// The lab part: host packages for `cargo xtask lab` (see `lab::host`).
-pub fn lab() -> anyhow::Result<()> {
+pub(crate) fn lab() -> anyhow::Result<()> {
     crate::lab::host::setup()
 }
 
 /// The build part: toolchains, targets, bpf-linker.
-pub fn run(root: &Path) -> anyhow::Result<()> {
+pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let stable = toolchain::userspace(root)?;
     let nightly = toolchain::ebpf(root)?;
     let mut actions = Vec::new();

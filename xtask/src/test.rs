@@ -9,24 +9,24 @@ use crate::cmd::{self, TestTotals};
 
 /// The test binaries whose tests need root and the kernel's BPF (every test in them is
 /// `#[ignore = "needs root ..."]`).
-pub const ROOT_TEST_BINARIES: &[&str] = &["host_ebpf", "faults"];
+pub(crate) const ROOT_TEST_BINARIES: &[&str] = &["host_ebpf", "faults"];
 
 #[derive(clap::Args)]
-pub struct TestArgs {
+pub(crate) struct TestArgs {
     /// Also run the tests that need root and the running kernel's BPF (`observer/tests/`:
     /// `host_ebpf.rs`, `faults.rs`). Refused unless run as root.
     #[arg(long)]
     pub root: bool,
 }
 
-pub fn run_cli(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
+pub(crate) fn run_cli(root: &Path, args: &TestArgs) -> anyhow::Result<()> {
     let totals = run(root, args.root)?;
     println!("tests: {} passed, {} failed", totals.passed, totals.failed);
     Ok(())
 }
 
 /// Runs the workspace's tests, then (with `with_root`) the root-only ones; the totals of both.
-pub fn run(root: &Path, with_root: bool) -> anyhow::Result<TestTotals> {
+pub(crate) fn run(root: &Path, with_root: bool) -> anyhow::Result<TestTotals> {
     // SAFETY: no preconditions.
     if with_root && unsafe { libc::geteuid() } != 0 {
         bail!(

@@ -4,17 +4,17 @@ use std::path::Path;
 use anyhow::{Context as _, anyhow};
 
 /// bpf-linker release that links with LLVM 22 (the pinned nightly's).
-pub const BPF_LINKER_VERSION: &str = "0.10.1";
+pub(crate) const BPF_LINKER_VERSION: &str = "0.10.1";
 /// Target of the arm64 server build.
-pub const AARCH64_MUSL: &str = "aarch64-unknown-linux-musl";
+pub(crate) const AARCH64_MUSL: &str = "aarch64-unknown-linux-musl";
 
 /// `channel` of the userspace toolchain (`rust-toolchain.toml`).
-pub fn userspace(root: &Path) -> anyhow::Result<String> {
+pub(crate) fn userspace(root: &Path) -> anyhow::Result<String> {
     channel(&root.join("rust-toolchain.toml"))
 }
 
 /// `channel` of the eBPF toolchain (`observer-ebpf/rust-toolchain.toml`).
-pub fn ebpf(root: &Path) -> anyhow::Result<String> {
+pub(crate) fn ebpf(root: &Path) -> anyhow::Result<String> {
     channel(&root.join("observer-ebpf/rust-toolchain.toml"))
 }
 

@@ -16,17 +16,18 @@ use observer::{
 use observer_common::{Record, RecordKind, TEXT_LEN};
 
 /// dmesg of a 6.12 guest with three injected AER errors (as observed in the QEMU lab).
-pub const AER_DMESG: &str = include_str!("../../tests/data/logs/qemu-aer-612.dmesg.log");
+pub(crate) const AER_DMESG: &str = include_str!("../../tests/data/logs/qemu-aer-612.dmesg.log");
 /// Serial console of a 6.12 kdump run: the crashed boot, then the capture kernel's.
-pub const KDUMP_CONSOLE: &str = include_str!("../../tests/data/logs/qemu-kdump-612.console.log");
+pub(crate) const KDUMP_CONSOLE: &str =
+    include_str!("../../tests/data/logs/qemu-kdump-612.console.log");
 
 /// Both recorded logs, as a report reads them (comments, `LAB:` and trace lines included).
-pub fn text_logs() -> [&'static str; 2] {
+pub(crate) fn text_logs() -> [&'static str; 2] {
     [AER_DMESG, KDUMP_CONSOLE]
 }
 
 /// Every line of both logs, without its `\n`.
-pub fn text_lines() -> Vec<&'static [u8]> {
+pub(crate) fn text_lines() -> Vec<&'static [u8]> {
     text_logs()
         .into_iter()
         .flat_map(str::lines)
@@ -38,7 +39,7 @@ pub fn text_lines() -> Vec<&'static [u8]> {
 /// `read()` each: `prio,seq,ts_usec,-,caller=T1;text`, plus ` SUBSYSTEM=`/` DEVICE=` lines
 /// for messages of a PCI device, as the kernel attaches them. Sequence numbers run on
 /// without gaps, so the decoder reports no loss.
-pub fn kmsg_records() -> Vec<Vec<u8>> {
+pub(crate) fn kmsg_records() -> Vec<Vec<u8>> {
     text_lines()
         .into_iter()
         .filter_map(parse_text_line)
@@ -95,7 +96,7 @@ const FUNCTIONS: [(u64, FunctionRole); 10] = [
 ];
 
 /// A decoder for kprobes on every function role, as the daemon builds it from kallsyms.
-pub fn decoder() -> Decoder {
+pub(crate) fn decoder() -> Decoder {
     Decoder::new(FUNCTIONS.to_vec())
 }
 
@@ -106,7 +107,7 @@ fn text(s: &str) -> [u8; TEXT_LEN] {
 }
 
 /// The bytes of a record as the eBPF side writes it into the ring buffer.
-pub fn record_bytes(rec: &Record) -> &[u8] {
+pub(crate) fn record_bytes(rec: &Record) -> &[u8] {
     // SAFETY: `Record` is `#[repr(C)]` plain old data without padding (asserted in
     // observer-common); its `SIZE` bytes are initialised and live as long as `rec`.
     unsafe { std::slice::from_raw_parts(std::ptr::from_ref(rec).cast::<u8>(), Record::SIZE) }
@@ -114,7 +115,7 @@ pub fn record_bytes(rec: &Record) -> &[u8] {
 
 /// `n` records, back to back as a drained ring buffer hands them out, of the `getpgid(2)`
 /// self-test storm (the daemon's highest-rate path).
-pub fn self_test_records(n: u64) -> Vec<u8> {
+pub(crate) fn self_test_records(n: u64) -> Vec<u8> {
     (0..n)
         .flat_map(|seq| {
             let rec = Record {
@@ -133,7 +134,7 @@ pub fn self_test_records(n: u64) -> Vec<u8> {
 
 /// The `ras:aer_event` records of the recorded AER run: correctable `BadTLP` (status 0x40),
 /// non-fatal poisoned TLP (0x1000), fatal malformed TLP (0x40000).
-pub fn aer_records() -> Vec<u8> {
+pub(crate) fn aer_records() -> Vec<u8> {
     [
         (4_431_237_000, 0x40, 2),
         (6_541_223_000, 0x1000, 0),
@@ -157,7 +158,7 @@ pub fn aer_records() -> Vec<u8> {
 
 /// The kprobe hits of an SMMUv3 reset in a capture kernel: `arm_smmu_write_reg_sync` on
 /// `CR0` disabling the queues and `SMMUEN` step by step, then `GBPA` set to abort.
-pub fn smmu_reset_records() -> Vec<u8> {
+pub(crate) fn smmu_reset_records() -> Vec<u8> {
     let write_reg_sync = FUNCTIONS[0].0;
     let smmu_base = 0xffff_8000_8250_0000;
     [
@@ -185,7 +186,7 @@ pub fn smmu_reset_records() -> Vec<u8> {
 
 /// What a capture kernel's ring buffer holds around a reset: IOMMU group additions, the
 /// reset's register writes, AER errors, an AER recovery attempt and the panic.
-pub fn capture_mix_records() -> Vec<u8> {
+pub(crate) fn capture_mix_records() -> Vec<u8> {
     let mut out = Vec::new();
     for (i, device) in (0u64..).zip(["0000:00:02.0", "0000:00:03.0", "0000:02:00.0"]) {
         let group = Record {

@@ -2,7 +2,8 @@
 use std::process::ExitCode;
 
 /// The boot-time instrumentation for this kernel, with what was left out on stderr.
-pub fn instrumentation_plan() -> anyhow::Result<observer::kernel::boot_instrumentation::Plan> {
+pub(crate) fn instrumentation_plan() -> anyhow::Result<observer::kernel::boot_instrumentation::Plan>
+{
     use observer::kernel::{boot_instrumentation, kallsyms, tracefs::Tracefs};
     let wanted = observer::probes::wanted_symbols();
     let kallsyms =
@@ -22,7 +23,7 @@ pub fn instrumentation_plan() -> anyhow::Result<observer::kernel::boot_instrumen
     Ok(plan)
 }
 
-pub fn execute() -> anyhow::Result<ExitCode> {
+pub(crate) fn execute() -> anyhow::Result<ExitCode> {
     let plan = instrumentation_plan()?;
     println!("{}", plan.cmdline);
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,7 @@ use std::{io::Write as _, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// report.json files, or directories searched recursively for *.json.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -18,7 +18,7 @@ pub struct Args {
 
 /// What `fleet` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// A Markdown table, then the skipped files.
     Md,
     /// CSV, one row per group (skipped files go to stderr).
@@ -27,7 +27,7 @@ pub enum Format {
     Json,
 }
 
-pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     use observer::report::fleet::{self, Fleet};
     let mut rollup = Fleet::new();
     rollup.add_paths(&args.paths);

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::CommandFactory as _;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Directory to write kdump-dma-observer.8 and kdump-dma-observer-<subcommand>.8 into.
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
@@ -23,7 +23,7 @@ captures and publishes their metrics.
 /var/lib/prometheus/node-exporter/kdump-dma-observer.prom: metrics of the last capture, for \
 node_exporter's textfile collector.";
 
-pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let top = super::Cli::command()

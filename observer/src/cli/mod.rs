@@ -7,15 +7,15 @@
 )]
 use clap::{Parser, Subcommand};
 
-pub mod cmdline;
-pub mod fleet;
-pub mod man;
-pub mod probes;
-pub mod recover;
-pub mod replay;
-pub mod report;
-pub mod run;
-pub mod setup;
+pub(crate) mod cmdline;
+pub(crate) mod fleet;
+pub(crate) mod man;
+pub(crate) mod probes;
+pub(crate) mod recover;
+pub(crate) mod replay;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod setup;
 
 /// Watch a kdump capture kernel reset the IOMMU and record what happened to DMA in flight.
 ///
@@ -26,7 +26,7 @@ pub mod setup;
 /// timeline of JSON Lines.
 #[derive(Parser)]
 #[command(name = "kdump-dma-observer", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log filter for diagnostics on stderr (error, warn, info, debug, trace, or a
     /// tracing-subscriber directive). RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "info", value_name = "FILTER")]
@@ -36,7 +36,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Attach every probe this kernel offers and stream the timeline until SIGINT/SIGTERM.
     ///
     /// Prints each probe's status (attached / not present on this kernel / ambiguous /
@@ -137,7 +137,7 @@ pub enum Command {
 }
 
 /// Diagnostics on stderr, filtered by `--log` unless `RUST_LOG` is set.
-pub fn init_logging(default: &str) {
+pub(crate) fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -149,7 +149,7 @@ pub fn init_logging(default: &str) {
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it so they load there too.
-pub fn raise_memlock_limit() {
+pub(crate) fn raise_memlock_limit() {
     let unlimited = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,

@@ -4,13 +4,13 @@ use std::process::ExitCode;
 use observer::probes::LoadOptions;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Print the states as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     use observer::{
         kernel::tracefs::Tracefs,
         probes::{KernelView, load_and_attach},

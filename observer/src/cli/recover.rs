@@ -2,7 +2,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The dump directory (KDUMP_COREDIR / kdump.conf `path`).
     #[arg(long, default_value = "/var/crash", value_name = "DIR")]
     pub dump_dir: PathBuf,
@@ -22,7 +22,7 @@ pub struct Args {
     pub state: PathBuf,
 }
 
-pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     let config = observer::capture::recover::RecoverConfig {
         dump_dir: args.dump_dir.clone(),
         pstore: Some(args.pstore.clone()),

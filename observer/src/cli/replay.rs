@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Timeline, capture directory, kernel log, console log or pstore directory.
     pub input: PathBuf,
     /// Address to serve on (loopback unless you mean to expose it).
@@ -13,7 +13,7 @@ pub struct Args {
     pub listen: std::net::SocketAddr,
 }
 
-pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Timeline, capture directory, kernel log, console log or pstore directory.
     pub input: PathBuf,
     /// Output format.
@@ -17,7 +17,7 @@ pub struct Args {
 
 /// What `report` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Markdown.
     Md,
     /// A self-contained HTML page with an SVG timeline.
@@ -28,7 +28,7 @@ pub enum Format {
     Text,
 }
 
-pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     use observer::report::{Report, html, input, json, markdown, text};
     let loaded = input::load(&args.input)?;
     for w in &loaded.warnings {

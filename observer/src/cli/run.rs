@@ -12,7 +12,7 @@ use observer::{
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Append the timeline to FILE instead of writing it to stdout. Every batch of events is
     /// fsync'd before the next is taken, so a crash loses at most the batch in flight.
     #[arg(long, short, value_name = "FILE")]
@@ -63,7 +63,7 @@ pub struct Args {
     pub self_test_pid: Option<u32>,
 }
 
-pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     super::raise_memlock_limit();
     let capture = match &args.dump_dir {
         Some(dir) => Some(CaptureRun::start(dir, std::time::SystemTime::now())?),

@@ -2,7 +2,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Write the change (default: only show it).
     #[arg(long)]
     pub apply: bool,
@@ -14,7 +14,7 @@ pub struct Args {
     pub flavor: Option<String>,
 }
 
-pub fn execute(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     use observer::setup::{self, audit::Level, kdump_config::Flavor};
     let flavor = match args.flavor.as_deref() {
         Some("kdump-utils") => Flavor::KdumpUtils,

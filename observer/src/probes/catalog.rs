@@ -144,7 +144,7 @@ pub fn wanted_symbols() -> Vec<&'static str> {
 }
 
 /// The self-test probe, attached only when a self-test process is named.
-pub const SELF_TEST: ProbeSpec = tp(
+pub(super) const SELF_TEST: ProbeSpec = tp(
     "self_test",
     "syscalls",
     "sys_enter_getpgid",

@@ -10,9 +10,9 @@ use std::{
 
 use observer::event::{Detail, Event};
 
-pub const READY_TIMEOUT: Duration = Duration::from_mins(1);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_mins(1);
 
-pub fn require_root() {
+pub(crate) fn require_root() {
     // SAFETY: no preconditions.
     let euid = unsafe { libc::geteuid() };
     assert_eq!(
@@ -22,13 +22,13 @@ pub fn require_root() {
 }
 
 /// A child process parked on a pipe until told to make its `getpgid` calls.
-pub struct Trigger {
+pub(crate) struct Trigger {
     pub pid: libc::pid_t,
     go: libc::c_int,
 }
 
 impl Trigger {
-    pub fn fork(count: u64) -> Self {
+    pub(crate) fn fork(count: u64) -> Self {
         let mut fds = [0; 2];
         // SAFETY: valid array of two ints.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
@@ -53,7 +53,7 @@ impl Trigger {
     }
 
     /// Lets the child run; returns at once.
-    pub fn fire(&self) {
+    pub(crate) fn fire(&self) {
         // SAFETY: valid fd and buffer.
         unsafe {
             assert_eq!(libc::write(self.go, b"g".as_ptr().cast(), 1), 1);
@@ -61,7 +61,7 @@ impl Trigger {
     }
 
     /// Waits for a fired child to finish its calls.
-    pub fn wait(self) {
+    pub(crate) fn wait(self) {
         // SAFETY: closing our fd; waitpid on our own child.
         unsafe {
             libc::close(self.go);
@@ -72,7 +72,7 @@ impl Trigger {
     }
 
     /// Lets the child run and waits until it has made every call.
-    pub fn fire_and_wait(self) {
+    pub(crate) fn fire_and_wait(self) {
         // SAFETY: valid fd and buffer; waitpid on our own child.
         unsafe {
             assert_eq!(libc::write(self.go, b"g".as_ptr().cast(), 1), 1);
@@ -85,19 +85,19 @@ impl Trigger {
 }
 
 /// The daemon, killed if a test fails half-way.
-pub struct Daemon {
+pub(crate) struct Daemon {
     child: Option<Child>,
     pub output: PathBuf,
     stderr: PathBuf,
 }
 
 impl Daemon {
-    pub fn start(dir: &Path, self_test_pid: libc::pid_t, extra: &[&str]) -> Self {
+    pub(crate) fn start(dir: &Path, self_test_pid: libc::pid_t, extra: &[&str]) -> Self {
         Self::start_at(&dir.join("timeline.jsonl"), dir, self_test_pid, extra)
     }
 
     /// Starts the daemon writing its timeline to `output` and its stderr into `logs`.
-    pub fn start_at(
+    pub(crate) fn start_at(
         output: &Path,
         logs: &Path,
         self_test_pid: libc::pid_t,
@@ -125,23 +125,23 @@ impl Daemon {
     }
 
     /// The daemon's stderr (probe status, warnings), for failure messages.
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
     /// SIGTERM (or another signal) and wait; the exit status and stderr.
-    pub fn stop_with(mut self, signal: libc::c_int) -> (std::process::ExitStatus, String) {
+    pub(crate) fn stop_with(mut self, signal: libc::c_int) -> (std::process::ExitStatus, String) {
         self.signal(signal);
         let status = self.child.take().unwrap().wait().unwrap();
         (status, self.stderr())
     }
 
-    pub fn pid(&self) -> libc::pid_t {
+    pub(crate) fn pid(&self) -> libc::pid_t {
         libc::pid_t::try_from(self.child.as_ref().unwrap().id()).unwrap()
     }
 
     /// Ready = the `observer_started` line (written after every probe is attached) is on disk.
-    pub fn wait_ready(&self) {
+    pub(crate) fn wait_ready(&self) {
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(text) = fs::read_to_string(&self.output)
@@ -167,13 +167,13 @@ impl Daemon {
         );
     }
 
-    pub fn signal(&self, signal: libc::c_int) {
+    pub(crate) fn signal(&self, signal: libc::c_int) {
         // SAFETY: signalling our own child.
         assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
     }
 
     /// SIGTERM, wait for a clean exit, return the timeline.
-    pub fn stop(mut self) -> Vec<Event> {
+    pub(crate) fn stop(mut self) -> Vec<Event> {
         self.signal(libc::SIGTERM);
         let status = self.child.take().unwrap().wait().unwrap();
         assert!(

@@ -8,17 +8,17 @@ use serde_json::{Value, json};
 use super::{console::Signal, scenario::Scenario};
 
 /// The SMMU of QEMU's virt machine, as the kernel names it.
-pub const SMMU: &str = "9050000.smmuv3";
+pub(crate) const SMMU: &str = "9050000.smmuv3";
 /// The device that takes the injected AER errors.
-pub const AER_DEVICE: &str = super::qemu::AER_DEVICE_BDF;
+pub(crate) const AER_DEVICE: &str = super::qemu::AER_DEVICE_BDF;
 
 /// QEMU's `virt` machine boots arm64 with a device tree whose root is compatible with this
 /// (hw/arm/virt.c); it has no `model`, so the kernel's `Machine model:` line shows it too.
-pub const QEMU_VIRT_MODEL: &str = "linux,dummy-virt";
+pub(crate) const QEMU_VIRT_MODEL: &str = "linux,dummy-virt";
 
 /// One assertion and its outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Check {
+pub(crate) struct Check {
     pub name: String,
     /// Whether a failure fails the scenario. Non-blocking checks depend on work in progress
     /// and are reported on their own, unless `--strict`.
@@ -31,7 +31,7 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn new(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(name: impl Into<String>, passed: bool, detail: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             blocking: true,
@@ -43,7 +43,7 @@ impl Check {
 
     /// `pass|FAIL <name>[ (non-blocking...)]: <detail>`, for progress output.
     #[must_use]
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "{} {}{}: {}",
             if self.passed { "pass" } else { "FAIL" },
@@ -58,7 +58,7 @@ impl Check {
     }
 
     #[must_use]
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "name": self.name,
             "blocking": self.blocking,
@@ -71,7 +71,7 @@ impl Check {
 
 /// Writes `result.json` with its top-level keys in the order given (readers look at the
 /// outcome first), each value pretty-printed.
-pub fn write_result_json(path: &Path, fields: &[(&str, Value)]) -> anyhow::Result<()> {
+pub(crate) fn write_result_json(path: &Path, fields: &[(&str, Value)]) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use std::fmt::Write as _;
     let mut text = String::from("{\n");
@@ -91,7 +91,7 @@ pub fn write_result_json(path: &Path, fields: &[(&str, Value)]) -> anyhow::Resul
 
 /// The observer's output for one boot.
 #[derive(Debug)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     pub status: Result<Value, String>,
     pub timeline: Vec<Value>,
     /// Lines of timeline.jsonl that are not JSON objects, with their numbers.
@@ -105,7 +105,7 @@ pub struct Evidence {
 impl Evidence {
     /// Reads `status.json`, `timeline.jsonl` and `console.log` from `dir`.
     #[must_use]
-    pub fn load(dir: &Path) -> Self {
+    pub(crate) fn load(dir: &Path) -> Self {
         let console = std::fs::read(dir.join("console.log"))
             .ok()
             .map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -177,7 +177,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// Every check of `scenario` on the boot that matters (the capture kernel's for kdump ones).
 #[must_use]
-pub fn run(scenario: Scenario, ev: &Evidence) -> Vec<Check> {
+pub(crate) fn run(scenario: Scenario, ev: &Evidence) -> Vec<Check> {
     // capture-panic's observer dies with its kernel: no clean stop to check.
     let mut checks = common(ev, scenario != Scenario::CapturePanic);
     match scenario {
@@ -484,7 +484,7 @@ fn console_midr(console: &str) -> Option<String> {
 /// kdump-aer: the report's System section names the machine QEMU presents (its device-tree
 /// model) and the CPU by the MIDR the kernel printed at boot.
 #[must_use]
-pub fn report_names_the_system(report_json: &Path, console: Option<&str>) -> Check {
+pub(crate) fn report_names_the_system(report_json: &Path, console: Option<&str>) -> Check {
     let name = "report names the machine (QEMU virt device tree) and the CPU (its MIDR)";
     let report = match std::fs::read_to_string(report_json)
         .map_err(|e| e.to_string())

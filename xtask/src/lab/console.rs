@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 /// What a console line means to the lab.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// `LAB: <text>` from the guest's /init.
     Marker(String),
     /// `Booting Linux on physical CPU ...`: a kernel started.
@@ -24,7 +24,7 @@ pub enum Signal {
 /// `[    1.234567] ` stamp, if any: the guest writes its markers to /dev/kmsg), so the same
 /// words inside other text (e.g. the observer's mirrored JSON records) do not.
 #[must_use]
-pub fn classify(line: &str) -> Option<Signal> {
+pub(crate) fn classify(line: &str) -> Option<Signal> {
     let line = line.trim_end_matches(['\r', '\n']);
     let message = strip_timestamp(line);
     if let Some(text) = message.strip_prefix("LAB: ") {
@@ -47,7 +47,7 @@ fn strip_timestamp(line: &str) -> &str {
 
 /// What a phase waits for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     /// The n-th `Booting Linux` (1 = the first kernel, 2 = the capture kernel).
     Boot(u32),
     /// A `LAB: ` marker whose text starts with this (e.g. `READY capture`).
@@ -60,7 +60,7 @@ pub enum Wait {
 
 /// One step of a scenario, as seen on the console.
 #[derive(Clone, Debug)]
-pub struct Phase {
+pub(crate) struct Phase {
     /// What it means, for progress lines: "first kernel reaches /init".
     pub name: &'static str,
     /// The failure message when it does not happen: "first kernel did not reach /init".
@@ -73,7 +73,7 @@ pub struct Phase {
 impl Phase {
     /// A phase whose deadline is `secs` times `scale` (`--deadline-scale`).
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         name: &'static str,
         missed: &'static str,
         wait: Wait,
@@ -92,7 +92,7 @@ impl Phase {
 /// Matches console lines against a scenario's phases, in order, and notices what must not
 /// happen: `LAB: FAIL`, more kernel panics or boots than the scenario causes (a panic loop).
 #[derive(Debug)]
-pub struct Watch {
+pub(crate) struct Watch {
     phases: Vec<Phase>,
     next: usize,
     boots: u32,
@@ -108,7 +108,7 @@ const TAIL: usize = 15;
 impl Watch {
     /// `max_panics`: the panics the scenario causes itself (1 for kdump: the sysrq crash).
     #[must_use]
-    pub fn new(phases: Vec<Phase>, max_panics: u32) -> Self {
+    pub(crate) fn new(phases: Vec<Phase>, max_panics: u32) -> Self {
         let max_boots = phases
             .iter()
             .filter_map(|p| match p.wait {
@@ -130,7 +130,7 @@ impl Watch {
 
     /// Feeds one line; `Ok(Some(i))` when it completes phase `i`, `Err` with the reason when
     /// the run has failed.
-    pub fn feed(&mut self, line: &str) -> Result<Option<usize>, String> {
+    pub(crate) fn feed(&mut self, line: &str) -> Result<Option<usize>, String> {
         let line = line.trim_end_matches(['\r', '\n']);
         if self.tail.len() == TAIL {
             self.tail.pop_front();
@@ -184,18 +184,18 @@ impl Watch {
 
     /// The phase being waited for, if any is left.
     #[must_use]
-    pub fn current(&self) -> Option<&Phase> {
+    pub(crate) fn current(&self) -> Option<&Phase> {
         self.phases.get(self.next)
     }
 
     #[must_use]
-    pub fn phases(&self) -> &[Phase] {
+    pub(crate) fn phases(&self) -> &[Phase] {
         &self.phases
     }
 
     /// The last console lines, for failure messages.
     #[must_use]
-    pub fn tail(&self) -> String {
+    pub(crate) fn tail(&self) -> String {
         if self.tail.is_empty() {
             return "    (nothing on the console)".to_owned();
         }
@@ -208,7 +208,7 @@ impl Watch {
 }
 
 /// Follows a file another process appends to, handing out complete lines.
-pub struct Follower {
+pub(crate) struct Follower {
     path: PathBuf,
     offset: u64,
     partial: Vec<u8>,
@@ -216,7 +216,7 @@ pub struct Follower {
 
 impl Follower {
     #[must_use]
-    pub fn new(path: &Path) -> Self {
+    pub(crate) fn new(path: &Path) -> Self {
         Self {
             path: path.to_path_buf(),
             offset: 0,
@@ -225,7 +225,7 @@ impl Follower {
     }
 
     /// The complete lines written since the last call (none while the file does not exist).
-    pub fn poll(&mut self) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn poll(&mut self) -> anyhow::Result<Vec<String>> {
         let Ok(mut file) = std::fs::File::open(&self.path) else {
             return Ok(Vec::new());
         };
@@ -246,7 +246,7 @@ impl Follower {
     }
 
     /// Whatever is left without a newline (QEMU died mid-line).
-    pub fn rest(&mut self) -> Option<String> {
+    pub(crate) fn rest(&mut self) -> Option<String> {
         (!self.partial.is_empty()).then(|| {
             let text = String::from_utf8_lossy(&self.partial).trim_end().to_owned();
             self.partial.clear();

@@ -20,7 +20,7 @@ const S_IFLNK: u32 = 0o120_000;
 
 /// Contents of a regular file: bytes in memory, or a host file read when the archive is written.
 #[derive(Clone, Debug)]
-pub enum Data {
+pub(crate) enum Data {
     Bytes(Vec<u8>),
     File(PathBuf),
 }
@@ -42,14 +42,14 @@ struct Entry {
 /// An archive being put together. Parent folders are added before anything inside them, as the
 /// kernel's unpacker creates nothing on its own.
 #[derive(Clone, Debug, Default)]
-pub struct Archive {
+pub(crate) struct Archive {
     entries: Vec<Entry>,
     paths: BTreeSet<String>,
 }
 
 impl Archive {
     /// A folder (mode 0755), and its parents.
-    pub fn dir(&mut self, path: &str) -> anyhow::Result<()> {
+    pub(crate) fn dir(&mut self, path: &str) -> anyhow::Result<()> {
         let path = clean(path)?;
         self.parents(&path)?;
         if self.paths.insert(path.clone()) {
@@ -63,13 +63,13 @@ impl Archive {
     }
 
     /// A regular file with permission bits `perm` (e.g. 0o755).
-    pub fn file(&mut self, path: &str, perm: u32, data: Data) -> anyhow::Result<()> {
+    pub(crate) fn file(&mut self, path: &str, perm: u32, data: Data) -> anyhow::Result<()> {
         let path = clean(path)?;
         self.add(path, S_IFREG | (perm & 0o7777), Body::File(data))
     }
 
     /// A symbolic link to `target`.
-    pub fn symlink(&mut self, path: &str, target: &str) -> anyhow::Result<()> {
+    pub(crate) fn symlink(&mut self, path: &str, target: &str) -> anyhow::Result<()> {
         let path = clean(path)?;
         self.add(path, S_IFLNK | 0o777, Body::Symlink(target.to_owned()))
     }
@@ -92,7 +92,7 @@ impl Archive {
     }
 
     /// Writes the archive; returns the number of bytes written.
-    pub fn write_to(&self, out: &mut impl Write) -> anyhow::Result<u64> {
+    pub(crate) fn write_to(&self, out: &mut impl Write) -> anyhow::Result<u64> {
         let mut w = Counter { out, written: 0 };
         for (ino, entry) in (1u32..).zip(&self.entries) {
             let loaded;
@@ -118,7 +118,7 @@ impl Archive {
     }
 
     /// Writes the archive to `path`; returns its size.
-    pub fn write_file(&self, path: &Path) -> anyhow::Result<u64> {
+    pub(crate) fn write_file(&self, path: &Path) -> anyhow::Result<u64> {
         let file =
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -186,19 +186,19 @@ fn write_entry<W: Write>(
 }
 
 #[cfg(test)]
-pub mod reader {
+pub(crate) mod reader {
     //! Reads `newc` archives back (tests only).
     use anyhow::{Context as _, ensure};
 
     #[derive(Debug, PartialEq, Eq)]
-    pub struct Member {
+    pub(crate) struct Member {
         pub name: String,
         pub mode: u32,
         pub data: Vec<u8>,
     }
 
     /// The members of every archive in `bytes` (archives may be concatenated), trailers left out.
-    pub fn read(mut bytes: &[u8]) -> anyhow::Result<Vec<Member>> {
+    pub(crate) fn read(mut bytes: &[u8]) -> anyhow::Result<Vec<Member>> {
         let mut out = Vec::new();
         let total = bytes.len();
         while !bytes.is_empty() {

@@ -12,19 +12,19 @@ use anyhow::{Context as _, bail, ensure};
 use crate::cmd::{self, output};
 
 /// Debian release the lab's guest packages come from (6.1 from it, 6.12 from its backports).
-pub const CODENAME: &str = "bookworm";
+pub(crate) const CODENAME: &str = "bookworm";
 /// The suite with QEMU 10 and the 6.12 kernel.
-pub const BACKPORTS: &str = "bookworm-backports";
+pub(crate) const BACKPORTS: &str = "bookworm-backports";
 /// Oldest QEMU the lab accepts: bookworm's own 7.2 is too old for it.
-pub const MIN_QEMU_MAJOR: u32 = 10;
-pub const QEMU: &str = "qemu-system-aarch64";
+pub(crate) const MIN_QEMU_MAJOR: u32 = 10;
+pub(crate) const QEMU: &str = "qemu-system-aarch64";
 
 const SOURCES_DIR: &str = "/etc/apt/sources.list.d";
 const OUR_SOURCE: &str = "/etc/apt/sources.list.d/kdump-dma-observer-backports.sources";
 const LISTS_DIR: &str = "/var/lib/apt/lists";
 
 /// Installs what the lab needs on this host and is missing.
-pub fn setup() -> anyhow::Result<()> {
+pub(crate) fn setup() -> anyhow::Result<()> {
     check_release()?;
     let mut actions: Vec<String> = Vec::new();
     let mut lists_stale = false;
@@ -118,7 +118,7 @@ pub fn setup() -> anyhow::Result<()> {
 }
 
 /// QEMU's version, or a clear error when it is missing or older than 10.
-pub fn require_qemu() -> anyhow::Result<String> {
+pub(crate) fn require_qemu() -> anyhow::Result<String> {
     match qemu_version() {
         None => bail!("{QEMU} is not installed: run `cargo xtask setup --lab` (as root)"),
         Some((major, minor, micro)) if major < MIN_QEMU_MAJOR => bail!(
@@ -130,7 +130,7 @@ pub fn require_qemu() -> anyhow::Result<String> {
 }
 
 /// Path of `depmod`, which is in /sbin, often not on a user's PATH.
-pub fn depmod() -> Option<PathBuf> {
+pub(crate) fn depmod() -> Option<PathBuf> {
     ["/usr/sbin/depmod", "/sbin/depmod"]
         .iter()
         .map(PathBuf::from)

@@ -17,20 +17,20 @@ use super::{
 };
 
 /// The guest's /init (busybox sh).
-pub const INIT: &str = include_str!("../../lab/init.sh");
+pub(crate) const INIT: &str = include_str!("../../lab/init.sh");
 /// Where /init finds the modules to load, one absolute path a line, dependencies first.
-pub const MODULE_LIST: &str = "etc/lab/modules";
+pub(crate) const MODULE_LIST: &str = "etc/lab/modules";
 /// Inside the first kernel's initramfs: the capture kernel and its initramfs for `kexec -p`.
-pub const CAPTURE_IMAGE: &str = "boot/Image";
-pub const CAPTURE_INITRD: &str = "boot/capture.cpio";
+pub(crate) const CAPTURE_IMAGE: &str = "boot/Image";
+pub(crate) const CAPTURE_INITRD: &str = "boot/capture.cpio";
 
 /// Modules the lab loads: the virtio PCI transport (a module on 6.1, built in on 6.12), the 9p
 /// file system that brings the results back to the host, and the NIC that takes the AER errors.
-pub const MODULES: &[&str] = &["virtio_pci", "9pnet_virtio", "9p", "virtio_net"];
+pub(crate) const MODULES: &[&str] = &["virtio_pci", "9pnet_virtio", "9p", "virtio_net"];
 
 /// The images for one kernel.
 #[derive(Debug)]
-pub struct Initrds {
+pub(crate) struct Initrds {
     /// busybox + init + observer + kexec + modules: the `boot` scenario's, and the capture
     /// kernel's.
     pub base: PathBuf,
@@ -39,7 +39,7 @@ pub struct Initrds {
 }
 
 /// Builds the images for `kernel` into `out_dir`.
-pub fn build(
+pub(crate) fn build(
     out_dir: &Path,
     kernel: &Kernel,
     userland: &Userland,

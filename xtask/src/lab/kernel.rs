@@ -13,7 +13,7 @@ use super::{host, packages};
 
 /// What `--kernel` asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KernelChoice {
+pub(crate) enum KernelChoice {
     /// `linux-image-arm64` from bookworm-backports (6.12).
     Backports612,
     /// `linux-image-arm64` from bookworm (6.1).
@@ -23,7 +23,7 @@ pub enum KernelChoice {
 }
 
 impl KernelChoice {
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
         Ok(match text {
             "6.12" => Self::Backports612,
             "6.1" => Self::Bookworm61,
@@ -40,7 +40,7 @@ impl KernelChoice {
 
     /// The 6.1 kernel's vmcore is unusable in this lab (see `refuses_kdump`).
     #[must_use]
-    pub fn is_61(&self) -> bool {
+    pub(crate) fn is_61(&self) -> bool {
         matches!(self, Self::Bookworm61)
     }
 }
@@ -48,7 +48,7 @@ impl KernelChoice {
 impl Kernel {
     /// Short name for messages and folder names: `6.12`, `6.1`, or the release of a `.deb`.
     #[must_use]
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self.choice {
             KernelChoice::Deb(_) => self.release.clone(),
             _ => self.choice.to_string(),
@@ -58,7 +58,7 @@ impl Kernel {
     /// Debian 12's own 6.1 kernel (`6.1.0-<abi>-arm64`), however it was chosen: its vmcore is
     /// broken in this lab.
     #[must_use]
-    pub fn is_debian_61(&self) -> bool {
+    pub(crate) fn is_debian_61(&self) -> bool {
         self.choice.is_61()
             || (self.release.starts_with("6.1.0-") && self.release.ends_with("-arm64"))
     }
@@ -76,7 +76,7 @@ impl fmt::Display for KernelChoice {
 
 /// An unpacked kernel, ready to boot and to take modules from.
 #[derive(Clone, Debug)]
-pub struct Kernel {
+pub(crate) struct Kernel {
     pub choice: KernelChoice,
     /// `uname -r`, e.g. `6.12.95+deb12-arm64`.
     pub release: String,
@@ -89,7 +89,7 @@ pub struct Kernel {
 }
 
 /// Fetches (if needed), unpacks and depmods the kernel `choice` names.
-pub fn prepare(
+pub(crate) fn prepare(
     cache: &Path,
     apt: &mut packages::Apt,
     choice: &KernelChoice,
@@ -232,7 +232,7 @@ fn depmod(root: &Path, modules: &Path, release: &str) -> anyhow::Result<()> {
 }
 
 /// A kernel's modules: which exist (`modules.dep`) and which are built in (`modules.builtin`).
-pub struct ModuleIndex {
+pub(crate) struct ModuleIndex {
     /// Module name (`-` spelled `_`) -> (path relative to lib/modules/RELEASE, its dependencies).
     modules: BTreeMap<String, (String, Vec<String>)>,
     builtin: BTreeSet<String>,
@@ -240,7 +240,7 @@ pub struct ModuleIndex {
 
 /// What loading a list of modules takes.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct LoadPlan {
+pub(crate) struct LoadPlan {
     /// Module files (relative paths as in `modules.dep`), dependencies first.
     pub files: Vec<String>,
     /// Requested modules that are built into the kernel.
@@ -248,7 +248,7 @@ pub struct LoadPlan {
 }
 
 impl ModuleIndex {
-    pub fn read(modules: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn read(modules: &Path) -> anyhow::Result<Self> {
         let dep_path = modules.join("modules.dep");
         let dep = std::fs::read_to_string(&dep_path)
             .with_context(|| format!("reading {}", dep_path.display()))?;
@@ -271,7 +271,7 @@ impl ModuleIndex {
     }
 
     /// The files to `insmod`, dependencies first, for `wanted` (module names).
-    pub fn plan(&self, wanted: &[&str]) -> anyhow::Result<LoadPlan> {
+    pub(crate) fn plan(&self, wanted: &[&str]) -> anyhow::Result<LoadPlan> {
         let mut plan = LoadPlan::default();
         let mut done = BTreeSet::new();
         for name in wanted {

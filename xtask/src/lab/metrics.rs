@@ -8,18 +8,18 @@ use std::{path::Path, process::Command, time::Duration};
 use super::{checks::Check, scenario::Scenario};
 use crate::{bounded, debian};
 
-pub const PROM: &str = "kdump-dma-observer.prom";
+pub(crate) const PROM: &str = "kdump-dma-observer.prom";
 const PROMTOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether the scenario's observer stops cleanly in a capture kernel (and so writes the file).
 #[must_use]
-pub fn expected(scenario: Scenario) -> bool {
+pub(crate) fn expected(scenario: Scenario) -> bool {
     scenario.is_kdump() && scenario != Scenario::CapturePanic
 }
 
 /// The checks on `dir/kdump-dma-observer.prom`; `verdict` is the report's.
 #[must_use]
-pub fn checks(scenario: Scenario, dir: &Path, verdict: Option<&str>) -> Vec<Check> {
+pub(crate) fn checks(scenario: Scenario, dir: &Path, verdict: Option<&str>) -> Vec<Check> {
     if !expected(scenario) {
         return Vec::new();
     }
@@ -57,7 +57,7 @@ pub fn checks(scenario: Scenario, dir: &Path, verdict: Option<&str>) -> Vec<Chec
 
 /// The `verdict` label of the `kdump_dma_observer_verdict` series whose value is 1.
 #[must_use]
-pub fn verdict_gauge(text: &str) -> Option<String> {
+pub(crate) fn verdict_gauge(text: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix("kdump_dma_observer_verdict{")?;
         let (labels, value) = rest.rsplit_once('}')?;
@@ -77,7 +77,7 @@ pub fn verdict_gauge(text: &str) -> Option<String> {
 
 /// `promtool check metrics` on `path` (logs under `dir/logs`); passes, noting the skip,
 /// when promtool is not installed.
-pub fn promtool(path: &Path, dir: &Path) -> Check {
+pub(crate) fn promtool(path: &Path, dir: &Path) -> Check {
     let name = format!("promtool check metrics {PROM}");
     if debian::which("promtool").is_none() {
         return Check::new(

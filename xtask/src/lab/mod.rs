@@ -20,22 +20,22 @@
 //! | `metrics.rs` | the capture kernel's kdump-dma-observer.prom: present, agrees, promtool |
 //! | `distro/` | `debian-kdump`: a real Debian system with systemd and kdump-tools (its own table) |
 //! | `../../lab/init.sh` | the guest's /init (busybox sh) |
-pub mod checks;
-pub mod console;
-pub mod cpio;
-pub mod distro;
-pub mod host;
-pub mod initramfs;
-pub mod kernel;
-pub mod metrics;
-pub mod needed;
-pub mod packages;
-pub mod qemu;
-pub mod qmp;
-pub mod report;
-pub mod runner;
-pub mod scenario;
-pub mod userland;
+pub(crate) mod checks;
+pub(crate) mod console;
+pub(crate) mod cpio;
+pub(crate) mod distro;
+pub(crate) mod host;
+pub(crate) mod initramfs;
+pub(crate) mod kernel;
+pub(crate) mod metrics;
+pub(crate) mod needed;
+pub(crate) mod packages;
+pub(crate) mod qemu;
+pub(crate) mod qmp;
+pub(crate) mod report;
+pub(crate) mod runner;
+pub(crate) mod scenario;
+pub(crate) mod userland;
 
 use std::{
     collections::BTreeMap,
@@ -52,7 +52,7 @@ use runner::Outcome;
 use scenario::Scenario;
 
 /// Why kdump scenarios are refused on 6.1 (its /proc/vmcore is unreadable in this lab).
-pub const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture kernel boots and \
+pub(crate) const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture kernel boots and \
      resets the SMMU, but its /proc/vmcore is broken in this setup: a bogus size \
      (18446668904714547200) and an ELF header vmcore-dmesg rejects (`No program header \
      covering vaddr ...`), with or without nokaslr; kexec-tools 2.0.25 and 6.1 most likely \
@@ -60,7 +60,7 @@ pub const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture 
 
 /// The scenario argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Which {
+pub(crate) enum Which {
     /// Boot, start the observer, stop it: the SMMU probe must be in the timeline (from the
     /// kernel log backlog), status.json must say `capture_kernel: false`, and the verdict must
     /// be not-capture-kernel.
@@ -153,7 +153,7 @@ pub enum Which {
 ///   cargo xtask lab debian-kdump
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
-pub struct LabArgs {
+pub(crate) struct LabArgs {
     /// The scenario to run.
     #[arg(value_enum)]
     pub scenario: Which,
@@ -227,7 +227,7 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
 }
 
 /// `cargo xtask lab`: fails when a scenario fails.
-pub fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
+pub(crate) fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
     if args.scenario == Which::DebianKdump {
         return distro::run_cli(root, args);
     }
@@ -244,7 +244,7 @@ pub fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
 
 /// Runs the scenarios `args` names and prints the summary table; returns every outcome, passed
 /// or not (`Err` is for the harness itself: setup, build, packages).
-pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
+pub(crate) fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
     ensure!(
         args.deadline_scale > 0.0 && args.deadline_scale.is_finite(),
         "--deadline-scale must be a positive number"
@@ -346,7 +346,7 @@ pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
 
 /// The closing table.
 #[must_use]
-pub fn summary(
+pub(crate) fn summary(
     outcomes: &[Outcome],
     prepared: std::time::Duration,
     total: std::time::Duration,
@@ -397,7 +397,7 @@ pub fn summary(
 
 /// `lab: 5 of 5 scenarios passed ...`: the one line `ci` closes the lab with.
 #[must_use]
-pub fn one_line(outcomes: &[Outcome], total: std::time::Duration) -> String {
+pub(crate) fn one_line(outcomes: &[Outcome], total: std::time::Duration) -> String {
     let passed = outcomes.iter().filter(|o| o.passed).count();
     let extra: Vec<&checks::Check> = outcomes.iter().flat_map(Outcome::non_blocking).collect();
     format!(

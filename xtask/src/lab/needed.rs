@@ -11,7 +11,7 @@ use crate::elf::read;
 
 /// Everything `binary` needs at run time, found in `roots` under `lib_dirs`.
 #[derive(Debug, Default)]
-pub struct Closure {
+pub(crate) struct Closure {
     /// Soname -> the real file (symlinks followed), for every library, recursively.
     pub libraries: BTreeMap<String, PathBuf>,
     /// `PT_INTERP` path and the file that provides it.
@@ -21,7 +21,11 @@ pub struct Closure {
 /// Resolves the libraries of `binary`, recursively, in `roots` (unpacked packages), looking in
 /// each root's `lib_dirs` (e.g. `lib/aarch64-linux-gnu`). Every library must have the binary's
 /// architecture.
-pub fn closure(binary: &Path, roots: &[PathBuf], lib_dirs: &[&str]) -> anyhow::Result<Closure> {
+pub(crate) fn closure(
+    binary: &Path,
+    roots: &[PathBuf],
+    lib_dirs: &[&str],
+) -> anyhow::Result<Closure> {
     let data = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
     let top = read(&data).with_context(|| format!("reading {}", binary.display()))?;
     let mut out = Closure::default();

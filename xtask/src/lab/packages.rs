@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::cmd;
 
 /// `$XDG_CACHE_HOME/kdump-dma-observer/lab`, else `~/.cache/kdump-dma-observer/lab`.
-pub fn cache_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn cache_dir() -> anyhow::Result<PathBuf> {
     let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(
@@ -28,7 +28,7 @@ pub fn cache_dir() -> anyhow::Result<PathBuf> {
 
 /// One arm64 package version, as apt knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Package {
+pub(crate) struct Package {
     pub name: String,
     pub version: String,
     /// `Depends` and `Pre-Depends`, first alternative of each, without versions.
@@ -38,7 +38,7 @@ pub struct Package {
 impl Package {
     /// The file name `apt-get download` gives it (an epoch's `:` is written `%3a`).
     #[must_use]
-    pub fn file_name(&self) -> String {
+    pub(crate) fn file_name(&self) -> String {
         format!(
             "{}_{}_arm64.deb",
             self.name,
@@ -65,7 +65,7 @@ impl Package {
 
 /// Package look-ups in apt's lists (`apt-cache show`, about a second per call here), batched
 /// and remembered in the cache until the lists change (`apt-get update`).
-pub struct Apt {
+pub(crate) struct Apt {
     memo: BTreeMap<String, Option<Package>>,
     fingerprint: String,
     path: PathBuf,
@@ -75,7 +75,7 @@ pub struct Apt {
 impl Apt {
     /// Loads the remembered look-ups when apt's lists are the ones they were made from.
     #[must_use]
-    pub fn open(cache: &Path) -> Self {
+    pub(crate) fn open(cache: &Path) -> Self {
         let path = cache.join("apt-lookups.json");
         let fingerprint = lists_fingerprint();
         let memo = std::fs::read_to_string(&path)
@@ -98,7 +98,7 @@ impl Apt {
     }
 
     /// Remembers the look-ups for the next run.
-    pub fn save(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn save(&mut self) -> anyhow::Result<()> {
         if !self.dirty {
             return Ok(());
         }
@@ -120,7 +120,7 @@ impl Apt {
     /// The candidate arm64 version of each of `names` (`name=version` for an exact one),
     /// optionally from `release` (apt's `-t`); `None` for names apt has no arm64 package for
     /// (virtual and `Architecture: all` packages, which hold no arm64 libraries).
-    pub fn show_many(
+    pub(crate) fn show_many(
         &mut self,
         names: &[String],
         release: Option<&str>,
@@ -164,7 +164,7 @@ impl Apt {
     }
 
     /// Like [`Apt::show_many`] for one name; a missing package is an error that says how to fix it.
-    pub fn require(&mut self, name: &str, release: Option<&str>) -> anyhow::Result<Package> {
+    pub(crate) fn require(&mut self, name: &str, release: Option<&str>) -> anyhow::Result<Package> {
         let mut found = self.show_many(&[name.to_owned()], release)?;
         found.pop().flatten().with_context(|| {
             format!(
@@ -176,7 +176,7 @@ impl Apt {
     }
 
     /// `root` and every arm64 package it depends on, transitively (one look-up per level).
-    pub fn closure(&mut self, root: Package) -> anyhow::Result<Vec<Package>> {
+    pub(crate) fn closure(&mut self, root: Package) -> anyhow::Result<Vec<Package>> {
         let mut seen: BTreeSet<String> = BTreeSet::from([root.name.clone()]);
         let mut level: Vec<String> = root.depends.clone();
         let mut out = vec![root];
@@ -259,7 +259,7 @@ fn parse_depends(list: &str) -> Vec<String> {
 }
 
 /// Downloads the packages not in the cache yet; returns each one's `.deb` path, in order.
-pub fn download(cache: &Path, packages: &[Package]) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn download(cache: &Path, packages: &[Package]) -> anyhow::Result<Vec<PathBuf>> {
     let debs = cache.join("debs");
     std::fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
     let missing: Vec<&Package> = packages
@@ -313,7 +313,7 @@ pub fn download(cache: &Path, packages: &[Package]) -> anyhow::Result<Vec<PathBu
 }
 
 /// Unpacks `deb` under `<cache>/x/` once; returns the folder.
-pub fn extract(cache: &Path, deb: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn extract(cache: &Path, deb: &Path) -> anyhow::Result<PathBuf> {
     let stem = deb
         .file_name()
         .and_then(|n| n.to_str())

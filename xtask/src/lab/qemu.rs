@@ -21,14 +21,14 @@ use anyhow::Context as _;
 use super::host::QEMU;
 
 /// The guest NIC's QEMU id: the target of `pcie_aer_inject_error`.
-pub const AER_DEVICE_ID: &str = "vnet1";
+pub(crate) const AER_DEVICE_ID: &str = "vnet1";
 /// Its PCI address in the guest.
-pub const AER_DEVICE_BDF: &str = "0000:02:00.0";
+pub(crate) const AER_DEVICE_BDF: &str = "0000:02:00.0";
 /// The 9p share's mount tag.
-pub const SHARE_TAG: &str = "lab";
+pub(crate) const SHARE_TAG: &str = "lab";
 
 /// What one boot of the lab machine needs.
-pub struct Machine<'a> {
+pub(crate) struct Machine<'a> {
     pub image: &'a Path,
     pub initrd: &'a Path,
     /// Appended after the lab's fixed kernel parameters.
@@ -40,13 +40,13 @@ pub struct Machine<'a> {
 }
 
 /// The kernel parameters every first kernel gets.
-pub const BASE_APPEND: &str = "console=ttyAMA0 panic=-1 loglevel=7 crashkernel=256M";
+pub(crate) const BASE_APPEND: &str = "console=ttyAMA0 panic=-1 loglevel=7 crashkernel=256M";
 
 /// Both labs' machine: an arm64 `virt` board under TCG with an SMMUv3 in front of the `PCIe`
 /// root complex, 2 CPUs, 2 GiB, no display or monitor, and CPU model `cpu`. No DT kaslr-seed:
 /// kexec-tools refuses a non-zero one (and `nokaslr` and `kexec -p` must agree).
 #[must_use]
-pub fn virt_smmuv3(cpu: &str) -> Vec<String> {
+pub(crate) fn virt_smmuv3(cpu: &str) -> Vec<String> {
     [
         "-machine",
         "virt,iommu=smmuv3,gic-version=3,dtb-kaslr-seed=off",
@@ -69,7 +69,7 @@ pub fn virt_smmuv3(cpu: &str) -> Vec<String> {
 
 /// The full `qemu-system-aarch64` argument list.
 #[must_use]
-pub fn args(m: &Machine<'_>) -> Vec<String> {
+pub(crate) fn args(m: &Machine<'_>) -> Vec<String> {
     let mut a = virt_smmuv3("max,pauth-impdef=on");
     a.push("-no-reboot".into());
     a.extend(["-kernel".into(), m.image.display().to_string()]);
@@ -104,19 +104,19 @@ pub fn args(m: &Machine<'_>) -> Vec<String> {
 }
 
 /// A running QEMU. Dropping it kills the process.
-pub struct Qemu {
+pub(crate) struct Qemu {
     child: Child,
     pub command_line: String,
 }
 
 impl Qemu {
     /// Starts QEMU with its own stdout and stderr going to `log`.
-    pub fn spawn(m: &Machine<'_>, log: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(m: &Machine<'_>, log: &Path) -> anyhow::Result<Self> {
         Self::spawn_args(&args(m), log)
     }
 
     /// Starts QEMU with the argument list `args` (another machine than [`args`]'s).
-    pub fn spawn_args(args: &[String], log: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn spawn_args(args: &[String], log: &Path) -> anyhow::Result<Self> {
         let command_line = std::iter::once(QEMU.to_owned())
             .chain(args.iter().map(|a| {
                 if a.contains(' ') {
@@ -158,12 +158,12 @@ impl Qemu {
     }
 
     /// The exit status if QEMU has exited.
-    pub fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+    pub(crate) fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
         self.child.try_wait().context("checking on QEMU")
     }
 
     /// Waits up to `timeout` for QEMU to exit by itself, then kills it; returns how it ended.
-    pub fn finish(&mut self, timeout: Duration) -> anyhow::Result<String> {
+    pub(crate) fn finish(&mut self, timeout: Duration) -> anyhow::Result<String> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Some(status) = self.exited()? {
@@ -195,7 +195,7 @@ impl Drop for Qemu {
 /// A unix socket path for QMP: in `dir` when short enough for `sun_path` (108 bytes), else in
 /// the temporary folder.
 #[must_use]
-pub fn socket_path(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn socket_path(dir: &Path, name: &str) -> PathBuf {
     let preferred = dir.join(format!("{name}.qmp"));
     if preferred.as_os_str().len() < 100 {
         preferred

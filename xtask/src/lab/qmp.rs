@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 /// How long one command may take to answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct Qmp {
+pub(crate) struct Qmp {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     /// Events received while waiting for replies (`RESET`, `SHUTDOWN`, ...), in order.
@@ -25,7 +25,7 @@ pub struct Qmp {
 impl Qmp {
     /// Connects to QEMU's `-qmp unix:PATH,server=on,wait=off` socket, retrying until `deadline`
     /// (QEMU creates it a moment after it starts), and does the capabilities handshake.
-    pub fn connect(path: &Path, deadline: Instant) -> anyhow::Result<Self> {
+    pub(crate) fn connect(path: &Path, deadline: Instant) -> anyhow::Result<Self> {
         let stream = loop {
             match UnixStream::connect(path) {
                 Ok(s) => break s,
@@ -43,7 +43,7 @@ impl Qmp {
     }
 
     /// Reads the greeting, then negotiates capabilities (none).
-    pub fn handshake(stream: UnixStream) -> anyhow::Result<Self> {
+    pub(crate) fn handshake(stream: UnixStream) -> anyhow::Result<Self> {
         stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
         let writer = stream.try_clone().context("cloning the QMP socket")?;
         let mut qmp = Self {
@@ -60,7 +60,11 @@ impl Qmp {
     }
 
     /// Runs `command`; returns its `return` value, or fails with QEMU's `error`.
-    pub fn execute(&mut self, command: &str, arguments: Option<Value>) -> anyhow::Result<Value> {
+    pub(crate) fn execute(
+        &mut self,
+        command: &str,
+        arguments: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let mut request = json!({ "execute": command });
         if let Some(args) = arguments {
             request["arguments"] = args;
@@ -94,7 +98,7 @@ impl Qmp {
 
     /// Runs an HMP command line through `human-monitor-command`; returns its text output. HMP
     /// reports many errors only as text, so output starting with `Error` is an error here.
-    pub fn hmp(&mut self, command_line: &str) -> anyhow::Result<String> {
+    pub(crate) fn hmp(&mut self, command_line: &str) -> anyhow::Result<String> {
         let out = self.execute(
             "human-monitor-command",
             Some(json!({ "command-line": command_line })),
@@ -107,7 +111,7 @@ impl Qmp {
     }
 
     /// Asks QEMU to exit.
-    pub fn quit(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn quit(&mut self) -> anyhow::Result<()> {
         self.execute("quit", None).map(|_| ())
     }
 

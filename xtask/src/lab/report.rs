@@ -15,11 +15,11 @@ use crate::bounded;
 /// One `report` run; it takes well under a second.
 const TIMEOUT: Duration = Duration::from_mins(1);
 /// What every scenario folder gets, in this order.
-pub const FILES: [&str; 4] = ["verdict.json", "report.md", "report.html", "report.json"];
+pub(crate) const FILES: [&str; 4] = ["verdict.json", "report.md", "report.html", "report.json"];
 
 /// What the observer judged.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Judged {
+pub(crate) struct Judged {
     /// The file it read, relative to the scenario folder.
     pub input: String,
     pub verdict: String,
@@ -61,7 +61,7 @@ impl Judged {
 
 /// The file the scenario is judged from.
 #[must_use]
-pub fn input(scenario: Scenario) -> &'static str {
+pub(crate) fn input(scenario: Scenario) -> &'static str {
     match scenario {
         Scenario::CapturePanic => "console.log",
         _ => "timeline.jsonl",
@@ -70,7 +70,7 @@ pub fn input(scenario: Scenario) -> &'static str {
 
 /// The verdict the scenario must get (docs/verdict.md).
 #[must_use]
-pub fn expected(scenario: Scenario) -> &'static str {
+pub(crate) fn expected(scenario: Scenario) -> &'static str {
     match scenario {
         Scenario::Boot => "not-capture-kernel",
         Scenario::Kdump => "reset-no-fatal",
@@ -84,7 +84,7 @@ pub fn expected(scenario: Scenario) -> &'static str {
 
 /// Runs `observer report INPUT --format FORMAT --output OUTPUT`, bounded in time, its output
 /// logged under `log`; fails with the command and the end of its stderr.
-pub fn render(
+pub(crate) fn render(
     observer: &Path,
     input: &Path,
     format: &str,
@@ -109,7 +109,7 @@ pub fn render(
 }
 
 /// Runs `observer report` on the scenario's input in `dir`; writes the four files.
-pub fn write(observer: &Path, scenario: Scenario, dir: &Path) -> anyhow::Result<Judged> {
+pub(crate) fn write(observer: &Path, scenario: Scenario, dir: &Path) -> anyhow::Result<Judged> {
     let input = input(scenario);
     let source = dir.join(input);
     ensure!(source.is_file(), "no {} to judge", source.display());
@@ -142,7 +142,11 @@ pub fn write(observer: &Path, scenario: Scenario, dir: &Path) -> anyhow::Result<
 
 /// The checks on the verdict (and, for capture-panic, on what it rests on).
 #[must_use]
-pub fn checks(scenario: Scenario, judged: &Result<Judged, String>, dir: &Path) -> Vec<Check> {
+pub(crate) fn checks(
+    scenario: Scenario,
+    judged: &Result<Judged, String>,
+    dir: &Path,
+) -> Vec<Check> {
     let wanted = expected(scenario);
     let name = format!("report verdict == {wanted}");
     let judged = match judged {

@@ -22,7 +22,7 @@ use super::{
 };
 
 /// What a scenario run needs.
-pub struct Spec<'a> {
+pub(crate) struct Spec<'a> {
     pub scenario: Scenario,
     pub kernel: &'a Kernel,
     pub initrds: &'a Initrds,
@@ -39,7 +39,7 @@ pub struct Spec<'a> {
 
 /// How a scenario went.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub scenario: Scenario,
     pub kernel: String,
     pub dir: PathBuf,
@@ -55,7 +55,7 @@ pub struct Outcome {
 impl Outcome {
     /// Blocking checks passed / total.
     #[must_use]
-    pub fn blocking_counts(&self) -> (usize, usize) {
+    pub(crate) fn blocking_counts(&self) -> (usize, usize) {
         let blocking = self.checks.iter().filter(|c| c.blocking);
         let total = blocking.clone().count();
         (blocking.filter(|c| c.passed).count(), total)
@@ -63,7 +63,7 @@ impl Outcome {
 
     /// Outcomes of the non-blocking checks.
     #[must_use]
-    pub fn non_blocking(&self) -> Vec<&Check> {
+    pub(crate) fn non_blocking(&self) -> Vec<&Check> {
         self.checks.iter().filter(|c| !c.blocking).collect()
     }
 }
@@ -80,7 +80,7 @@ struct Log {
 }
 
 /// Runs `spec`; a failing run is an `Outcome`, not an `Err` (errors are for the harness itself).
-pub fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
+pub(crate) fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
     let name = spec.scenario.name();
     let dir = &spec.dir;
     if dir.exists() {

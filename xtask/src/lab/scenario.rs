@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::console::{Phase, Wait};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Scenario {
+pub(crate) enum Scenario {
     /// Boot, observe, stop: the SMMU probe from the kernel log backlog.
     Boot,
     /// Crash into the capture kernel, which resets the SMMU.
@@ -33,12 +33,12 @@ const INJECTIONS: [(&str, &str); 3] = [
     ("nonfatal", "pcie_aer_inject_error vnet1 POISON_TLP"),
     ("fatal", "pcie_aer_inject_error vnet1 MALF_TLP"),
 ];
-pub const BETWEEN_INJECTIONS: Duration = Duration::from_millis(1500);
+pub(crate) const BETWEEN_INJECTIONS: Duration = Duration::from_millis(1500);
 /// The capture kernel's SMMUv3 driver line at which `kdump-reset-aer` injects.
-pub const RESET_LINE: &str = "SMMU currently enabled! Resetting...";
+pub(crate) const RESET_LINE: &str = "SMMU currently enabled! Resetting...";
 
 impl Scenario {
-    pub const ALL: [Self; 7] = [
+    pub(crate) const ALL: [Self; 7] = [
         Self::Boot,
         Self::Kdump,
         Self::KdumpAer,
@@ -49,7 +49,7 @@ impl Scenario {
     ];
 
     #[must_use]
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Boot => "boot",
             Self::Kdump => "kdump",
@@ -62,7 +62,7 @@ impl Scenario {
     }
 
     /// The AER errors injected once the capture kernel's observer is ready.
-    pub fn injections(self) -> &'static [(&'static str, &'static str)] {
+    pub(crate) fn injections(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Self::KdumpAer => &INJECTIONS,
             Self::CapturePanic | Self::KdumpCompat => &INJECTIONS[2..],
@@ -72,7 +72,7 @@ impl Scenario {
 
     /// The AER errors injected, back to back, as soon as the capture kernel's console shows
     /// the SMMU reset line.
-    pub fn reset_injections(self) -> &'static [(&'static str, &'static str)] {
+    pub(crate) fn reset_injections(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Self::KdumpResetAer => &INJECTIONS[1..],
             _ => &[],
@@ -81,13 +81,13 @@ impl Scenario {
 
     /// Whether it crashes into a capture kernel.
     #[must_use]
-    pub fn is_kdump(self) -> bool {
+    pub(crate) fn is_kdump(self) -> bool {
         self != Self::Boot
     }
 
     /// The console phases, each with its deadline (multiplied by `scale`).
     #[must_use]
-    pub fn phases(self, scale: f64) -> Vec<Phase> {
+    pub(crate) fn phases(self, scale: f64) -> Vec<Phase> {
         let p = |name, missed, wait, secs| Phase::new(name, missed, wait, secs, scale);
         let mut phases = vec![
             p(
@@ -171,12 +171,12 @@ impl Scenario {
 
     /// The whole run's deadline.
     #[must_use]
-    pub fn deadline(self, scale: f64) -> Duration {
+    pub(crate) fn deadline(self, scale: f64) -> Duration {
         Duration::from_secs_f64(if self.is_kdump() { 360.0 } else { 180.0 } * scale)
     }
 
     /// Kernel panics the scenario causes itself.
-    pub fn expected_panics(self) -> u32 {
+    pub(crate) fn expected_panics(self) -> u32 {
         u32::from(self.is_kdump()) + u32::from(self == Self::CapturePanic)
     }
 }

@@ -15,7 +15,7 @@ const LIB_DIRS: &[&str] = &[
 ];
 
 #[derive(Debug)]
-pub struct Userland {
+pub(crate) struct Userland {
     /// `bin/busybox` from busybox-static (version in the name of its folder).
     pub busybox: PathBuf,
     /// `sbin/kexec` from kexec-tools.
@@ -26,7 +26,7 @@ pub struct Userland {
 }
 
 /// Downloads (once), unpacks and resolves busybox-static and kexec-tools.
-pub fn prepare(cache: &Path, apt: &mut packages::Apt) -> anyhow::Result<Userland> {
+pub(crate) fn prepare(cache: &Path, apt: &mut packages::Apt) -> anyhow::Result<Userland> {
     let busybox_pkg = apt.require("busybox-static", None)?;
     let kexec_pkg = apt.require("kexec-tools", None)?;
     // kexec's libraries come from kexec-tools' dependencies (libc6, zlib1g, the Xen libraries).

@@ -12,7 +12,7 @@ use crate::lab::{
 };
 
 /// Files the observer writes next to the dump once it is written (contract of `run --dump-dir`).
-pub const NEXT_TO_DUMP: [&str; 7] = [
+pub(crate) const NEXT_TO_DUMP: [&str; 7] = [
     "timeline.jsonl",
     "status.json",
     "report.md",
@@ -23,12 +23,12 @@ pub const NEXT_TO_DUMP: [&str; 7] = [
 ];
 
 /// Where recover publishes its metrics, and its copy in the run folder.
-pub const TEXTFILE: &str = "/var/lib/prometheus/node-exporter/kdump-dma-observer.prom";
-pub const TEXTFILE_COPY: &str = "node-exporter/kdump-dma-observer.prom";
+pub(crate) const TEXTFILE: &str = "/var/lib/prometheus/node-exporter/kdump-dma-observer.prom";
+pub(crate) const TEXTFILE_COPY: &str = "node-exporter/kdump-dma-observer.prom";
 
 /// What the run left, as read back.
 #[derive(Debug)]
-pub struct Evidence<'a> {
+pub(crate) struct Evidence<'a> {
     pub installed: &'a Installed,
     pub makedumpfile: Makedumpfile,
     /// The run folder, holding the copied files.
@@ -76,7 +76,7 @@ impl Evidence<'_> {
 
 /// Every check, in the order of the run.
 #[must_use]
-pub fn run(ev: &Evidence<'_>) -> Vec<Check> {
+pub(crate) fn run(ev: &Evidence<'_>) -> Vec<Check> {
     let mut checks = vec![
         units_enabled(ev.installed),
         setup_applied(ev),

@@ -15,11 +15,11 @@ use super::tree;
 /// The guest's driver and its unit (`xtask/lab/debian-kdump/`).
 const DRIVER: &str = include_str!("../../../lab/debian-kdump/kdump-lab-driver");
 const DRIVER_UNIT: &str = include_str!("../../../lab/debian-kdump/kdump-lab-driver.service");
-pub const HOSTNAME: &str = "kdumplab";
+pub(crate) const HOSTNAME: &str = "kdumplab";
 
 /// kdump-tools' settings for the lab: on, dumps in /var/crash, and `kexec -p -i` (without
 /// `-i` the capture kernel starts ~8 s later under TCG: purgatory checks its sha256 first).
-pub const KDUMP_TOOLS: [(&str, &str); 3] = [
+pub(crate) const KDUMP_TOOLS: [(&str, &str); 3] = [
     ("USE_KDUMP", "1"),
     ("KDUMP_COREDIR", "\"/var/crash\""),
     ("KDUMP_KEXEC_ARGS", "\"-i\""),
@@ -27,7 +27,7 @@ pub const KDUMP_TOOLS: [(&str, &str); 3] = [
 
 /// What the package installation showed.
 #[derive(Clone, Debug)]
-pub struct Installed {
+pub(crate) struct Installed {
     /// The .deb's file name.
     pub deb: String,
     /// Unit files the package enabled (`WantedBy=` symlinks under /etc/systemd/system).
@@ -37,7 +37,12 @@ pub struct Installed {
 }
 
 /// Copies `base` to `root` and configures it; installs `deb` with the guest's dpkg.
-pub fn prepare(base: &Path, root: &Path, deb: &Path, logs: &Path) -> anyhow::Result<Installed> {
+pub(crate) fn prepare(
+    base: &Path,
+    root: &Path,
+    deb: &Path,
+    logs: &Path,
+) -> anyhow::Result<Installed> {
     tree::remove(root)?;
     tree::copy(base, root)?;
     write(root, "etc/hostname", &format!("{HOSTNAME}\n"))?;
@@ -151,7 +156,7 @@ fn enabled_units(root: &Path) -> Vec<String> {
 /// Sets shell variables in a defaults file: replaces the first line that sets (or, commented
 /// out, shows) each one and drops later settings of it; appends those it lacks.
 #[must_use]
-pub fn set_variables(text: &str, vars: &[(&str, &str)]) -> String {
+pub(crate) fn set_variables(text: &str, vars: &[(&str, &str)]) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     for (name, value) in vars {
         let wanted = format!("{name}={value}");

@@ -10,10 +10,10 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 /// Size of the sparse image: the tree is ~500 MB; the dump of a 2 GiB guest is tens of MB.
-pub const SIZE: &str = "3G";
+pub(crate) const SIZE: &str = "3G";
 
 /// Writes `image` (replacing it) from the tree at `root`; returns how long mke2fs took.
-pub fn make(mke2fs: &Path, root: &Path, image: &Path) -> anyhow::Result<Duration> {
+pub(crate) fn make(mke2fs: &Path, root: &Path, image: &Path) -> anyhow::Result<Duration> {
     if image.exists() {
         std::fs::remove_file(image).with_context(|| format!("removing {}", image.display()))?;
     }
@@ -38,7 +38,7 @@ pub fn make(mke2fs: &Path, root: &Path, image: &Path) -> anyhow::Result<Duration
 
 /// One directory entry, as `debugfs ls -l` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: String,
     /// The full `st_mode`, octal as printed (`40755`, `100600`).
     pub mode: u32,
@@ -47,25 +47,25 @@ pub struct Entry {
 
 impl Entry {
     #[must_use]
-    pub fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         self.mode & 0o170_000 == 0o040_000
     }
 
     #[must_use]
-    pub fn is_file(&self) -> bool {
+    pub(crate) fn is_file(&self) -> bool {
         self.mode & 0o170_000 == 0o100_000
     }
 }
 
 /// An ext4 image read with debugfs.
-pub struct Image {
+pub(crate) struct Image {
     debugfs: PathBuf,
     path: PathBuf,
 }
 
 impl Image {
     #[must_use]
-    pub fn new(debugfs: &Path, path: &Path) -> Self {
+    pub(crate) fn new(debugfs: &Path, path: &Path) -> Self {
         Self {
             debugfs: debugfs.to_path_buf(),
             path: path.to_path_buf(),
@@ -98,13 +98,13 @@ impl Image {
     }
 
     /// The entries of the directory `path` in the image (without `.` and `..`).
-    pub fn list(&self, path: &str) -> anyhow::Result<Vec<Entry>> {
+    pub(crate) fn list(&self, path: &str) -> anyhow::Result<Vec<Entry>> {
         let text = self.request(&format!("ls -l {path}"))?;
         Ok(parse_ls(&text))
     }
 
     /// Copies the file `path` of the image to `to` on the host.
-    pub fn copy_out(&self, path: &str, to: &Path) -> anyhow::Result<()> {
+    pub(crate) fn copy_out(&self, path: &str, to: &Path) -> anyhow::Result<()> {
         if to.exists() {
             std::fs::remove_file(to).with_context(|| format!("removing {}", to.display()))?;
         }
@@ -119,14 +119,14 @@ impl Image {
     }
 
     /// Copies the directory `path` of the image into the host folder `into` (as `into/<name>`).
-    pub fn copy_dir_out(&self, path: &str, into: &Path) -> anyhow::Result<()> {
+    pub(crate) fn copy_dir_out(&self, path: &str, into: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(into).with_context(|| format!("creating {}", into.display()))?;
         self.request(&format!("rdump {path} {}", into.display()))?;
         Ok(())
     }
 
     /// The text of the file `path` in the image.
-    pub fn read(&self, path: &str) -> anyhow::Result<String> {
+    pub(crate) fn read(&self, path: &str) -> anyhow::Result<String> {
         self.request(&format!("cat {path}"))
     }
 }

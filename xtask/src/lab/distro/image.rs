@@ -60,7 +60,7 @@ fn setup_hooks() -> Vec<String> {
 
 /// The makedumpfile in the image, and what it leaves on the lab's 6.12 kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Makedumpfile {
+pub(crate) struct Makedumpfile {
     pub name: &'static str,
     /// Whether kdump-tools ends with an empty `dump.<stamp>`.
     pub empty_dump: bool,
@@ -77,14 +77,14 @@ pub struct Makedumpfile {
 /// anyway (apt upgrades libc6 to 2.41, libstdc++6 and libgcc-s1 to GCC 14, base-files to 13,
 /// which makes /etc/os-release say trixie, and replaces libdw1/libelf1 with their t64
 /// versions). Building makedumpfile from source is out of bounds for the project.
-pub const MAKEDUMPFILE: Makedumpfile = Makedumpfile {
+pub(crate) const MAKEDUMPFILE: Makedumpfile = Makedumpfile {
     name: "bookworm's makedumpfile 1.7.2",
     empty_dump: true,
 };
 
 /// The inputs that decide the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Recipe {
+pub(crate) struct Recipe {
     /// `linux-image-6.12.<n>+deb12-arm64`, as bookworm-backports' `linux-image-arm64` names it.
     pub kernel_package: String,
     pub packages: Vec<String>,
@@ -94,7 +94,7 @@ pub struct Recipe {
 
 impl Recipe {
     #[must_use]
-    pub fn new(kernel_package: &str) -> Self {
+    pub(crate) fn new(kernel_package: &str) -> Self {
         let mut packages: Vec<String> = PACKAGES.iter().map(|&p| p.to_owned()).collect();
         packages.push(format!("{kernel_package}/{}", host::BACKPORTS));
         let suite = host::CODENAME;
@@ -113,7 +113,7 @@ impl Recipe {
 
     /// `uname -r` of the kernel: the package name without `linux-image-`.
     #[must_use]
-    pub fn kernel_release(&self) -> &str {
+    pub(crate) fn kernel_release(&self) -> &str {
         self.kernel_package
             .strip_prefix("linux-image-")
             .unwrap_or(&self.kernel_package)
@@ -121,7 +121,7 @@ impl Recipe {
 
     /// Everything that decides the tree, one item a line.
     #[must_use]
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut text = format!(
             "mmdebstrap --arch=arm64 --variant=minbase {}\n",
             host::CODENAME
@@ -141,7 +141,7 @@ impl Recipe {
 
     /// The cache key: FNV-1a (64 bits) of [`Recipe::text`], stable across Rust versions.
     #[must_use]
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!("{:016x}", fnv1a(self.text().as_bytes()))
     }
 
@@ -173,7 +173,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// A ready base tree.
 #[derive(Clone, Debug)]
-pub struct Base {
+pub(crate) struct Base {
     pub dir: PathBuf,
     pub recipe: Recipe,
     /// How long mmdebstrap took, when this run built the tree.
@@ -181,7 +181,7 @@ pub struct Base {
 }
 
 /// The kernel package bookworm-backports' `linux-image-arm64` points at.
-pub fn kernel_package(apt: &mut Apt) -> anyhow::Result<String> {
+pub(crate) fn kernel_package(apt: &mut Apt) -> anyhow::Result<String> {
     let meta = apt.require("linux-image-arm64", Some(host::BACKPORTS))?;
     meta.depends
         .iter()
@@ -197,7 +197,7 @@ pub fn kernel_package(apt: &mut Apt) -> anyhow::Result<String> {
 }
 
 /// The cached tree for `recipe`, built first if there is none.
-pub fn base(cache: &Path, tools: &Tools, recipe: Recipe) -> anyhow::Result<Base> {
+pub(crate) fn base(cache: &Path, tools: &Tools, recipe: Recipe) -> anyhow::Result<Base> {
     let home = cache.join("debian-kdump");
     std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
     let key = recipe.key();

@@ -14,13 +14,13 @@
 //! | `run.rs` | the QEMU machine, the console's phases, deadlines and milestones |
 //! | `checks.rs` | assertions on the dump directory, the observer's files, the console |
 //! | `../../../lab/debian-kdump/` | the guest's driver script and its unit |
-pub mod checks;
-pub mod customize;
-pub mod disk;
-pub mod image;
-pub mod run;
-pub mod tools;
-pub mod tree;
+pub(crate) mod checks;
+pub(crate) mod customize;
+pub(crate) mod disk;
+pub(crate) mod image;
+pub(crate) mod run;
+pub(crate) mod tools;
+pub(crate) mod tree;
 
 use std::{
     path::{Path, PathBuf},
@@ -34,11 +34,11 @@ use super::{LabArgs, checks::Check, packages};
 use crate::{build, deb};
 
 /// The scenario's name: its folder under target/lab and its label.
-pub const NAME: &str = "debian-kdump";
+pub(crate) const NAME: &str = "debian-kdump";
 
 /// How the run went.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub dir: PathBuf,
     pub passed: bool,
     pub error: Option<String>,
@@ -48,7 +48,7 @@ pub struct Outcome {
 }
 
 /// `cargo xtask lab debian-kdump`: fails when the run or a blocking check fails.
-pub fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
+pub(crate) fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
     let outcome = run(root, args)?;
     ensure!(
         outcome.passed,
@@ -83,7 +83,7 @@ impl Steps {
 
 /// Builds (or reuses) the image, runs the guest, reads the disk back, checks; a failing run is
 /// an `Outcome`, errors are for the harness itself (tools, image, package).
-pub fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Outcome> {
     ensure!(
         args.kernel.as_deref().is_none_or(|k| k == "6.12"),
         "`lab {NAME}` boots the image's own kernel (bookworm-backports' 6.12); drop --kernel"

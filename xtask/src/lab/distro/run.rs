@@ -17,10 +17,10 @@ use crate::lab::{
 };
 
 /// The first kernel's command line; kdump-tools derives the capture kernel's from it.
-pub const APPEND: &str = "root=/dev/vda rw console=ttyAMA0 crashkernel=256M";
+pub(crate) const APPEND: &str = "root=/dev/vda rw console=ttyAMA0 crashkernel=256M";
 
 /// What one run boots.
-pub struct Machine<'a> {
+pub(crate) struct Machine<'a> {
     pub kernel: &'a Path,
     pub initrd: &'a Path,
     pub disk: &'a Path,
@@ -31,7 +31,7 @@ pub struct Machine<'a> {
 /// with 52-bit virtual addresses, whose page tables even upstream makedumpfile cannot walk
 /// (measured with an upstream build when the lab was designed); without it a makedumpfile that supports the kernel can dump.
 #[must_use]
-pub fn args(m: &Machine<'_>) -> Vec<String> {
+pub(crate) fn args(m: &Machine<'_>) -> Vec<String> {
     // No -no-reboot: kdump-tools' `reboot -f` must bring the guest back into the normal system.
     let mut a = qemu::virt_smmuv3("max,pauth-impdef=on,lpa2=off");
     a.extend(["-kernel".into(), m.kernel.display().to_string()]);
@@ -58,7 +58,7 @@ pub fn args(m: &Machine<'_>) -> Vec<String> {
 
 /// The driver's phases, each with its deadline (times `scale`), counted from the previous one.
 #[must_use]
-pub fn phases(scale: f64) -> Vec<Phase> {
+pub(crate) fn phases(scale: f64) -> Vec<Phase> {
     let p = |name, missed, wait, secs| Phase::new(name, missed, wait, secs, scale);
     vec![
         p(
@@ -175,7 +175,7 @@ const MILESTONES: [(u32, &str, &str); 11] = [
 
 /// What the run did.
 #[derive(Debug, Default)]
-pub struct Run {
+pub(crate) struct Run {
     pub phases: Vec<Value>,
     pub milestones: Vec<Value>,
     /// `LAB: NOTE ...` lines of the driver.
@@ -188,7 +188,7 @@ pub struct Run {
 }
 
 /// Boots the guest and follows it to its poweroff; a failed run is `Run::error`, not `Err`.
-pub fn run(m: &Machine<'_>, dir: &Path, scale: f64) -> anyhow::Result<Run> {
+pub(crate) fn run(m: &Machine<'_>, dir: &Path, scale: f64) -> anyhow::Result<Run> {
     let mut run = Run::default();
     let log = dir.join("qemu.log");
     let started = Instant::now();
@@ -338,7 +338,7 @@ fn milestone(line: &str, boots: &mut u32, seen: &mut Vec<&'static str>) -> Optio
 
 /// The line without ANSI colour sequences (systemd colours its status lines).
 #[must_use]
-pub fn strip_ansi(line: &str) -> String {
+pub(crate) fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
@@ -364,7 +364,11 @@ pub fn strip_ansi(line: &str) -> String {
 }
 
 /// The kernel and initramfs the image boots, copied out of its tree.
-pub fn boot_files(root: &Path, release: &str, into: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+pub(crate) fn boot_files(
+    root: &Path,
+    release: &str,
+    into: &Path,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(into).with_context(|| format!("creating {}", into.display()))?;
     let mut out = Vec::new();
     for name in [

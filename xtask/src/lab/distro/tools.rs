@@ -16,7 +16,7 @@ const BINFMT_ENTRY: &str = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
 
 /// Paths of the tools, once present.
 #[derive(Clone, Debug)]
-pub struct Tools {
+pub(crate) struct Tools {
     pub mmdebstrap: PathBuf,
     pub mke2fs: PathBuf,
     pub debugfs: PathBuf,
@@ -52,7 +52,7 @@ const NEEDED: [(&str, &str, &str); 5] = [
 ];
 
 /// Installs and enables what is missing; fails with what to do when arm64 programs cannot run.
-pub fn ensure(logs: &Path) -> anyhow::Result<Tools> {
+pub(crate) fn ensure(logs: &Path) -> anyhow::Result<Tools> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     ensure!(
         unsafe { libc::geteuid() } == 0,

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 /// Removes `dir` and everything in it, after checking that no file system is mounted in it.
-pub fn remove(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn remove(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
         return Ok(());
     }
@@ -35,7 +35,7 @@ pub fn remove(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// `cp -a from to` (`to` must not exist yet).
-pub fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+pub(crate) fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
     ensure!(!to.exists(), "{} exists already", to.display());
     let out = Command::new("cp")
         .arg("-a")
