@@ -153,7 +153,9 @@ fn pci_table(out: &mut String, report: &Report) {
         };
         let _ = writeln!(
             out,
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            // Decoded bits, residue and register dumps are long machine text: class `m` cells
+            // wrap anywhere, so the table fits the page (html-check measures it).
+            "<tr{}><td>{}</td><td class=\"m\">{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td class=\"m\">{}</td><td class=\"m\">{}</td><td class=\"m\">{}</td><td class=\"m\"><code>{}</code></td></tr>",
             if r.has_errors() {
                 " class=\"evidence\""
             } else {
