@@ -3,7 +3,7 @@
 //! no external assets.
 use std::fmt::Write as _;
 
-use super::{LANES, MAX_ROWS, Report, lane, markdown::verdict_word, shown};
+use super::{LANES, MAX_ROWS, Report, lane, markdown::verdict_word, secs, shown};
 use crate::{
     event::Event,
     verdict::{describe, fatal_sign, human_duration},
@@ -217,14 +217,6 @@ fn events_table(out: &mut String, report: &Report) {
             rows.len() - MAX_ROWS
         );
     }
-}
-
-fn secs(ts_ns: u64) -> String {
-    format!(
-        "{}.{:06}",
-        ts_ns / 1_000_000_000,
-        ts_ns % 1_000_000_000 / 1000
-    )
 }
 
 /// The SVG timeline: one lane per family, a dot per event (red: fatal, amber: other errors,

@@ -1,7 +1,7 @@
 //! The Markdown report.
 use std::fmt::Write as _;
 
-use super::{MAX_ROWS, Report, shown};
+use super::{MAX_ROWS, Report, secs, shown};
 use crate::verdict::{self, describe, human_duration};
 
 /// Escapes text for a Markdown table cell or paragraph: no raw HTML, no emphasis or links,
@@ -24,14 +24,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-fn secs(ts_ns: u64) -> String {
-    format!(
-        "{}.{:06}",
-        ts_ns / 1_000_000_000,
-        ts_ns % 1_000_000_000 / 1000
-    )
 }
 
 /// Renders `report` as Markdown.

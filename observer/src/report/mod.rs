@@ -262,6 +262,15 @@ impl Header {
     }
 }
 
+/// Kernel monotonic nanoseconds as the log prints them: `seconds.micros`.
+fn secs(ts_ns: u64) -> String {
+    format!(
+        "{}.{:06}",
+        ts_ns / 1_000_000_000,
+        ts_ns % 1_000_000_000 / 1000
+    )
+}
+
 /// Events worth a timeline row (the self-test and bookkeeping kinds are not).
 #[must_use]
 pub fn shown(event: &Event) -> bool {

@@ -4,7 +4,7 @@
 //! fatal sign, and what was missing.
 use std::fmt::Write as _;
 
-use super::{Report, markdown::verdict_word};
+use super::{Report, markdown::verdict_word, secs};
 use crate::verdict::human_duration;
 
 /// Widest line, in columns.
@@ -81,14 +81,6 @@ fn push(out: &mut String, lines: Vec<String>) {
     for l in lines {
         let _ = writeln!(out, "{l}");
     }
-}
-
-fn secs(ts_ns: u64) -> String {
-    format!(
-        "{}.{:06}",
-        ts_ns / 1_000_000_000,
-        ts_ns % 1_000_000_000 / 1000
-    )
 }
 
 /// Renders `report` as plain text.
