@@ -26,7 +26,7 @@
 //! them apart until each is complete.
 use std::collections::BTreeMap;
 
-use super::{MAX_GROUP_RAW, device::is_bdf, num::parse_dec};
+use super::{append_raw, device::is_bdf, num::parse_dec};
 use crate::event::{CperSection, Detail, Event, Source};
 
 /// Most sections, and fields per section, kept for one record.
@@ -219,16 +219,7 @@ pub(crate) fn names_device(detail: &Detail, device: &str) -> bool {
 
 impl Record {
     fn append_raw(&mut self, text: &str) {
-        if self.raw_full {
-            return;
-        }
-        let raw = self.event.raw.get_or_insert_with(String::new);
-        if raw.len() + 1 + text.len() > MAX_GROUP_RAW {
-            self.raw_full = true;
-            return;
-        }
-        raw.push('\n');
-        raw.push_str(text);
+        append_raw(&mut self.event.raw, &mut self.raw_full, text);
     }
 
     fn finish(mut self) -> Event {

@@ -184,6 +184,21 @@ pub fn parse_kmsg_dump(path: &Path, bytes: &[u8]) -> Vec<Event> {
     events
 }
 
+/// Appends one more line of a folded group to its `raw`, unless that would pass
+/// [`MAX_GROUP_RAW`]: then `full` is set and this and every later line are left out.
+pub(crate) fn append_raw(raw: &mut Option<String>, full: &mut bool, text: &str) {
+    if *full {
+        return;
+    }
+    let raw = raw.get_or_insert_with(String::new);
+    if raw.len() + 1 + text.len() > MAX_GROUP_RAW {
+        *full = true;
+        return;
+    }
+    raw.push('\n');
+    raw.push_str(text);
+}
+
 /// `text` cut to at most `max` bytes, on a character boundary.
 pub(crate) fn cap(text: &str, max: usize) -> &str {
     &text[..text.floor_char_boundary(max)]

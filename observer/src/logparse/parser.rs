@@ -5,8 +5,9 @@
 //! group, so events come out in log order. Lines that match nothing change nothing (an
 //! unrelated line printed between an AER source line and its details does not split them).
 use super::{
-    MAX_GROUP_RAW, MAX_LINE_BYTES,
+    MAX_LINE_BYTES,
     aer::{self, AerLine},
+    append_raw,
     boot::{self, BootLine},
     cap,
     cper_aer::{self, CperAerLine},
@@ -603,16 +604,7 @@ impl Group {
     }
 
     fn append_raw(&mut self, text: &str) {
-        if self.raw_full {
-            return;
-        }
-        let raw = self.event.raw.get_or_insert_with(String::new);
-        if raw.len() + 1 + text.len() > MAX_GROUP_RAW {
-            self.raw_full = true;
-            return;
-        }
-        raw.push('\n');
-        raw.push_str(text);
+        append_raw(&mut self.event.raw, &mut self.raw_full, text);
     }
 
     /// The finished event.
