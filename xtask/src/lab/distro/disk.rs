@@ -12,6 +12,48 @@ use anyhow::{Context as _, bail, ensure};
 /// Size of the sparse image: the tree is ~500 MB; the dump of a 2 GiB guest is tens of MB.
 pub(crate) const SIZE: &str = "3G";
 
+/// Free space the run needs in its artifact directory: the copied tree (~500 MB), the image
+/// holding it again, and the dump written into the image by the guest, with room to spare.
+pub(crate) const ROOM_NEEDED: u64 = 2 << 30;
+
+/// Fails with a clear message when the filesystem holding `dir` has less than `need` bytes
+/// free for an unprivileged writer (a full disk otherwise surfaces as a confusing mke2fs error
+/// about one file of the tree).
+pub(crate) fn ensure_room(dir: &Path, need: u64) -> anyhow::Result<()> {
+    let free = free_bytes(dir)?;
+    ensure!(
+        free >= need,
+        "{} has {:.1} GiB free; the Debian lab needs {:.1} GiB there (the guest's tree, its \
+         disk image and the dump). Free some space (e.g. `cargo clean`, old target/lab runs) \
+         and run again",
+        dir.display(),
+        gib(free),
+        gib(need)
+    );
+    Ok(())
+}
+
+#[allow(clippy::cast_precision_loss)] // a size shown with one decimal
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 30)
+}
+
+/// Bytes available to an unprivileged user on the filesystem holding `dir` (`statvfs(3)`).
+fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .with_context(|| format!("{} has a NUL byte", dir.display()))?;
+    // SAFETY: `c` is a valid NUL-terminated path; `st` is plain old data that statvfs fills.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; both pointers are valid for the call.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &raw mut st) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("statvfs {}", dir.display()));
+    }
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// Writes `image` (replacing it) from the tree at `root`; returns how long mke2fs took.
 pub(crate) fn make(mke2fs: &Path, root: &Path, image: &Path) -> anyhow::Result<Duration> {
     if image.exists() {
@@ -163,6 +205,16 @@ fn split_fields(line: &str, n: usize) -> Option<(Vec<&str>, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_is_measured_and_refused_when_short() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(free_bytes(tmp.path()).unwrap() > 0);
+        ensure_room(tmp.path(), 1).unwrap();
+        let err = ensure_room(tmp.path(), u64::MAX).unwrap_err().to_string();
+        assert!(err.contains("needs") && err.contains("GiB free"), "{err}");
+        assert!(free_bytes(Path::new("/no/such/dir")).is_err());
+    }
 
     #[test]
     fn parses_debugfs_listings() {

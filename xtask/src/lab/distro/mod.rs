@@ -194,6 +194,7 @@ fn prepare(
         Some(deb) => deb.to_path_buf(),
         None => steps.time("package_s", || deb::build(root, deb::Arch::Aarch64))?,
     };
+    disk::ensure_room(dir, disk::ROOM_NEEDED)?;
     let rootfs = dir.join("rootfs");
     let installed = steps.time("customize_s", || {
         customize::prepare(&base.dir, &rootfs, &deb, &logs)
