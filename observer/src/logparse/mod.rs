@@ -28,6 +28,7 @@ mod cper_aer;
 mod device;
 mod dpc;
 mod dump_tool;
+mod edac;
 mod ghes;
 mod kmsg_decoder;
 pub mod kmsg_record;

@@ -13,6 +13,7 @@ use super::{
     cper_aer::{self, CperAerLine},
     dpc::{self, DpcLine},
     dump_tool::{self, DumpToolKind, DumpToolLine, DumpTools},
+    edac,
     ghes::{self, GhesLine, OpenRecords},
     mirror::is_mirrored_line,
     platform, ras, serror,
@@ -702,6 +703,9 @@ fn classify(text: &str) -> Option<Line<'_>> {
     }
     if let Some((detail, cpu)) = ras::classify(text) {
         return Some(Line::Simple(detail, cpu));
+    }
+    if let Some(detail) = edac::classify(text) {
+        return Some(Line::Simple(detail, None));
     }
     if let Some(detail) = x86_iommu::classify(text) {
         return Some(Line::Simple(detail, None));
