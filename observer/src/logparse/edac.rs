@@ -14,7 +14,7 @@ use crate::event::Detail;
 
 pub(crate) fn classify(text: &str) -> Option<Detail> {
     let rest = text.strip_prefix("EDAC MC")?;
-    let (mc, rest) = rest.split_once(": ")?;
+    let (mc, rest) = super::scan::split_colon_space(rest)?;
     let mc = parse_dec(mc)?;
     let (count, rest) = rest.split_once(' ')?;
     let count = parse_dec(count)?;

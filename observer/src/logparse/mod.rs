@@ -38,6 +38,7 @@ mod parser;
 mod platform;
 pub mod prefix;
 mod ras;
+mod scan;
 mod serror;
 mod smmu;
 pub mod text_line;

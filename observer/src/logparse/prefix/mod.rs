@@ -125,8 +125,7 @@ pub(crate) fn split_host_ident_with(text: &str, strict: bool) -> Option<&str> {
     if host.is_empty() {
         return None;
     }
-    let (ident, message) = rest
-        .split_once(": ")
+    let (ident, message) = super::scan::split_colon_space(rest)
         .or_else(|| rest.strip_suffix(':').map(|ident| (ident, "")))?;
     let name = match ident.split_once('[') {
         Some((name, pid)) => {
@@ -188,11 +187,14 @@ impl Framed<'_> {
 pub fn frame(line: &[u8]) -> Framed<'_> {
     let cut = line.len() > MAX_LINE_BYTES;
     let line = &line[..line.len().min(MAX_LINE_BYTES)];
-    let decoded = String::from_utf8_lossy(line);
-    let lossy = matches!(decoded, Cow::Owned(_));
-    let clean = match decoded {
-        Cow::Borrowed(text) => sanitize(text),
-        Cow::Owned(text) => Cow::Owned(sanitize(&text).into_owned()),
+    // Nearly every line is printable ASCII: one scan proves it valid and clean.
+    let (clean, lossy) = match std::str::from_utf8(line) {
+        Ok(text) if is_plain(text) => (Cow::Borrowed(text), false),
+        Ok(text) => (sanitize(text), false),
+        Err(_) => (
+            Cow::Owned(sanitize(&String::from_utf8_lossy(line)).into_owned()),
+            true,
+        ),
     };
     let body = unquote(&clean);
     let (framing, stamp, level, message) = frame_body(body);
@@ -282,14 +284,16 @@ fn inner_printk(wall: WallClock, message: &str, outer: Framing) -> Parts<'_> {
     }
 }
 
+/// Printable ASCII and tab only: nothing to clean (C1 controls are multi-byte, so not here).
+fn is_plain(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || b == b'\t')
+}
+
 /// Drops what a terminal would not print: NUL, CR, other C0 controls except tab, DEL, and
 /// ANSI/VT100 escape sequences (CSI `ESC [ ... final`, or `ESC x`).
 pub(crate) fn sanitize(text: &str) -> Cow<'_, str> {
-    // Fast path: printable ASCII (and tab) only; C1 controls are multi-byte, so not here.
-    if text
-        .bytes()
-        .all(|b| (0x20..0x7f).contains(&b) || b == b'\t')
-    {
+    if is_plain(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
