@@ -41,28 +41,42 @@ impl Kallsyms {
     /// function (the neighbourhood ambiguous SMMU names are resolved in). A distro kernel has
     /// over a hundred thousand symbols; a capture kernel has little memory.
     pub fn load_only(path: &Path, names: &[&str]) -> Result<Self, KallsymsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KallsymsError::Read {
+        let file = std::fs::File::open(path).map_err(|source| KallsymsError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse_filtered(path, &text, |name| {
+        // Streamed line by line: the file is 10+ MiB of text on a distro kernel, and holding
+        // it whole was the largest allocation of the daemon's start.
+        Self::parse_filtered(path, io::BufReader::new(file), |name| {
             names.contains(&name) || name.starts_with("arm_smmu_")
         })
     }
 
     /// Parses kallsyms text; only code symbols (`t`/`T`) are kept.
     pub fn parse(path: &Path, text: &str) -> Result<Self, KallsymsError> {
-        Self::parse_filtered(path, text, |_| true)
+        Self::parse_filtered(path, text.as_bytes(), |_| true)
     }
 
     fn parse_filtered(
         path: &Path,
-        text: &str,
+        mut input: impl io::BufRead,
         keep: impl Fn(&str) -> bool,
     ) -> Result<Self, KallsymsError> {
         let mut by_name: HashMap<String, Vec<u64>> = HashMap::new();
         let mut addresses_visible = false;
-        for (index, line) in text.lines().enumerate() {
+        let mut buffer = String::new();
+        for index in 0.. {
+            buffer.clear();
+            let read = input
+                .read_line(&mut buffer)
+                .map_err(|source| KallsymsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            if read == 0 {
+                break;
+            }
+            let line = buffer.trim_end_matches('\n');
             let mut parts = line.split_ascii_whitespace();
             let (Some(addr), Some(kind), Some(name)) = (parts.next(), parts.next(), parts.next())
             else {
