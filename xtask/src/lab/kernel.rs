@@ -46,21 +46,10 @@ impl KernelChoice {
         })
     }
 
-    /// The 6.1 kernel's vmcore is unusable in this lab (see `refuses_kdump`).
+    /// bookworm's 6.1, whose vmcore is broken in this lab (`VMCORE_61`).
     #[must_use]
     pub(crate) fn is_61(&self) -> bool {
         matches!(self, Self::Bookworm61)
-    }
-
-    /// The suite this choice resolves in, if it names one.
-    #[must_use]
-    pub fn suite(&self) -> Option<&str> {
-        match self {
-            Self::Backports612 => Some(host::BACKPORTS),
-            Self::Bookworm61 => Some("bookworm"),
-            Self::Suite(s) => Some(s),
-            Self::Deb(_) | Self::Dir(_) => None,
-        }
     }
 }
 
@@ -114,7 +103,7 @@ const SPLIT_PARTS: [&str; 3] = ["linux-binary-", "linux-modules-", "linux-base-"
 /// Fetches (if needed), unpacks and depmods the kernel `choice` names.
 pub(crate) fn prepare(
     cache: &Path,
-    _apt: &mut packages::Apt,
+    apt: &mut packages::Apt,
     choice: &KernelChoice,
 ) -> anyhow::Result<Kernel> {
     let (deb, debs) = match choice {
@@ -123,10 +112,13 @@ pub(crate) fn prepare(
             let path = image_deb_in(dir)?;
             (path.clone(), with_siblings(cache, &path)?)
         }
-        KernelChoice::Backports612 | KernelChoice::Bookworm61 | KernelChoice::Suite(_) => {
-            let suite = choice.suite().unwrap_or_default();
-            from_suite(cache, &packages::SuiteApt::open(cache, suite)?)?
+        // The lab's default kernels come from the host's apt lists, as `cargo xtask setup
+        // --lab` configured them (bookworm and its backports).
+        KernelChoice::Backports612 | KernelChoice::Bookworm61 => {
+            let deb = from_host_apt(cache, apt, choice)?;
+            (deb.clone(), vec![deb])
         }
+        KernelChoice::Suite(suite) => from_suite(cache, &packages::SuiteApt::open(cache, suite)?)?,
     };
     let stem = packages::deb_stem(&deb)?.to_owned();
     let root = if debs.len() == 1 {
@@ -327,6 +319,31 @@ fn split_parts(image: &packages::Package) -> Vec<String> {
         .filter(|d| SPLIT_PARTS.iter().any(|p| d.starts_with(p)))
         .cloned()
         .collect()
+}
+
+/// bookworm's or bookworm-backports' `linux-image-arm64` -> its `linux-image-<release>`,
+/// resolved in the host's apt lists and downloaded.
+fn from_host_apt(
+    cache: &Path,
+    apt: &mut packages::Apt,
+    choice: &KernelChoice,
+) -> anyhow::Result<PathBuf> {
+    let release = matches!(choice, KernelChoice::Backports612).then_some(host::BACKPORTS);
+    // The meta package says which image package it means in that suite.
+    let meta = apt.require("linux-image-arm64", release)?;
+    let image = meta
+        .depends
+        .iter()
+        .find(|d| d.starts_with("linux-image-"))
+        .with_context(|| {
+            format!(
+                "linux-image-arm64 {} depends on no linux-image-* package",
+                meta.version
+            )
+        })?;
+    let package = apt.require(image, release)?;
+    let mut debs = packages::download(cache, std::slice::from_ref(&package))?;
+    debs.pop().context("download returned nothing")
 }
 
 /// The suite's `linux-image-arm64` -> its `linux-image-<release>` (and split parts), downloaded.
@@ -554,8 +571,8 @@ kernel/net/core/failover.ko.xz:\n";
             KernelChoice::Suite("sid".into())
         );
         assert_eq!(
-            KernelChoice::parse("trixie").unwrap().suite(),
-            Some("trixie")
+            KernelChoice::parse("trixie").unwrap(),
+            KernelChoice::Suite("trixie".into())
         );
         assert_eq!(
             KernelChoice::parse("bookworm-backports").unwrap(),

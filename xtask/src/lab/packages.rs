@@ -435,7 +435,7 @@ pub(crate) struct SuiteApt {
 impl SuiteApt {
     /// Writes the configuration and fetches the suite's package lists when they are missing
     /// or older than a day.
-    pub fn open(cache: &Path, suite: &str) -> anyhow::Result<Self> {
+    pub(crate) fn open(cache: &Path, suite: &str) -> anyhow::Result<Self> {
         ensure!(
             SUITES.contains(&suite),
             "unknown suite `{suite}`: expected one of {}",
@@ -483,7 +483,7 @@ impl SuiteApt {
     }
 
     /// `name` (or `name=version`) in this suite, `None` when the suite has no such package.
-    pub fn show(&self, name: &str) -> anyhow::Result<Option<Package>> {
+    pub(crate) fn show(&self, name: &str) -> anyhow::Result<Option<Package>> {
         let out = self
             .command("apt-cache")
             .args(["show", "--no-all-versions", name])
@@ -497,7 +497,7 @@ impl SuiteApt {
     }
 
     /// Like [`SuiteApt::show`]; a missing package is an error naming the suite.
-    pub fn require(&self, name: &str) -> anyhow::Result<Package> {
+    pub(crate) fn require(&self, name: &str) -> anyhow::Result<Package> {
         self.show(name)?.with_context(|| {
             format!(
                 "{} has no arm64 package `{name}` (lists in {})",
@@ -508,7 +508,11 @@ impl SuiteApt {
     }
 
     /// Downloads into the lab's package cache, as [`download`].
-    pub fn download(&self, cache: &Path, packages: &[Package]) -> anyhow::Result<Vec<PathBuf>> {
+    pub(crate) fn download(
+        &self,
+        cache: &Path,
+        packages: &[Package],
+    ) -> anyhow::Result<Vec<PathBuf>> {
         download_with(cache, packages, Some(&self.config))
     }
 }
@@ -518,7 +522,9 @@ fn sources_line(suite: &str) -> String {
     format!("deb [arch=arm64 signed-by={KEYRING}] {MIRROR} {suite} main\n")
 }
 
-/// A configuration that reads nothing of the host's apt setup but the keyring.
+/// A configuration that reads nothing of the host's apt setup but the keyring. Signatures are
+/// checked; `Valid-Until` is not, so that a mirror serving a snapshot (or a host whose clock is
+/// ahead of it) still resolves: `sid`'s Release file is valid for a week only.
 fn apt_conf(dir: &Path) -> String {
     let d = dir.display();
     format!(
@@ -533,6 +539,7 @@ fn apt_conf(dir: &Path) -> String {
          APT::Architecture \"arm64\";\n\
          APT::Architectures {{ \"arm64\"; }};\n\
          Acquire::Languages \"none\";\n\
+         Acquire::Check-Valid-Until \"false\";\n\
          APT::Sandbox::User \"root\";\n"
     )
 }
