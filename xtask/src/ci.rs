@@ -105,7 +105,6 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
         &lab::LabArgs {
             scenario: lab::Which::All,
             kernel: None,
-            force: false,
             // CI holds the boot-trace fusion to account too (issue: reset merged from the
             // boot trace and kmsg, with its CR0 writes).
             strict: true,
@@ -114,6 +113,23 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
             deadline_scale: 1.0,
         },
     )?;
+
+    step(
+        "QEMU lab, kernel matrix subset (kdump-aer on sid, Debian 14's split kernel; the whole matrix is `cargo xtask lab matrix`, which also writes docs/probes.md)",
+    );
+    let matrix_args = lab::LabArgs {
+        scenario: lab::Which::Matrix,
+        kernel: None,
+        strict: true,
+        observer: None,
+        deb: None,
+        deadline_scale: 1.0,
+    };
+    let matrix = lab::run_plan(root, &matrix_args, &lab::matrix::ci_plan())?;
+    let rows: Vec<lab::matrix::Row> = matrix.iter().map(lab::matrix::Row::read).collect();
+    eprintln!("{}", lab::matrix::summary(&rows));
+    let mut outcomes = outcomes;
+    outcomes.extend(matrix);
 
     let lab_line = lab::one_line(&outcomes, lab_started.elapsed());
     let lab_failed = outcomes.iter().filter(|o| !o.passed).count();
@@ -132,7 +148,6 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
         &lab::LabArgs {
             scenario: lab::Which::DebianKdump,
             kernel: None,
-            force: false,
             strict: true,
             observer: None,
             deb: Some(package.to_path_buf()),
