@@ -276,9 +276,12 @@ pub(crate) fn probes_md(rows: &[Row]) -> String {
         "\n## Boot-time probes\n\n\
          The capture kernel's command-line instrumentation (`kdump-dma-observer cmdline`: \
          `kprobe_event=` in the `kdo` group, `trace_event=` tracepoints): whether the kernel \
-         registered each kprobe event, and how many records each event left in the trace \
-         buffer by the time the observer started (`boot_trace` in status.json). `registered, \
-         0 records` is a probe that exists but did not fire in this scenario.\n\n",
+         registered each kprobe event (listed in tracefs `events/kdo/` when the observer \
+         started), and how many records each event left in the trace buffer (`boot_trace` in \
+         status.json). `registered, did not fire`: the probe exists but this scenario did not \
+         reach it. `gone from tracefs at start`: the event fired during boot but was no longer \
+         listed when the observer looked. `not registered`: the capture command line did not \
+         define it for this kernel, or the kernel refused it.\n\n",
     );
     header(&mut out, "event");
     let events: BTreeSet<&str> = rows
@@ -300,9 +303,10 @@ pub(crate) fn probes_md(rows: &[Row]) -> String {
                 .find(|(e, _)| e == event)
                 .map_or(0, |(_, n)| *n);
             let cell = match (registered, records) {
-                (true, n) => format!("registered, {n} records"),
+                (true, 0) => "registered, did not fire".to_owned(),
+                (true, n) => format!("fired: {n} records"),
                 (false, 0) => "not registered".to_owned(),
-                (false, n) => format!("{n} records"),
+                (false, n) => format!("fired: {n} records; gone from tracefs at start"),
             };
             let _ = write!(out, " {cell} |");
         }
@@ -399,11 +403,20 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| kdo_smmu_write | registered, 4 records | registered, 0 records |"),
+            md.contains("| kdo_smmu_write | fired: 4 records | registered, did not fire |"),
             "{md}"
         );
         assert!(
             md.contains("| 6.12 | `6.12-arm64` | pass | flagged | 2/2 | 2.5 s | 20.5 MiB |"),
+            "{md}"
+        );
+        let mut gone = row("6.1", &[("aer_event", "attached")], &[("kdo_smmu_gbpa", 1)]);
+        gone.boot_registered.clear();
+        let md = probes_md(&[row("6.12", &[("aer_event", "attached")], &[]), gone]);
+        assert!(
+            md.contains(
+                "| kdo_smmu_gbpa | not registered | fired: 1 records; gone from tracefs at start |"
+            ) && md.contains("| kdo_sea | registered, did not fire | not registered |"),
             "{md}"
         );
     }
