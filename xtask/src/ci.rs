@@ -128,6 +128,23 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
     let matrix = lab::run_plan(root, &matrix_args, &lab::matrix::ci_plan())?;
     let rows: Vec<lab::matrix::Row> = matrix.iter().map(lab::matrix::Row::read).collect();
     eprintln!("{}", lab::matrix::summary(&rows));
+    // A probe that disappears on the newest kernel must show in docs/probes.md.
+    let probes_md = std::fs::read_to_string(root.join("docs/probes.md"))
+        .map_err(|e| anyhow::anyhow!("reading docs/probes.md: {e}"))?;
+    let drift: Vec<String> = rows
+        .iter()
+        .filter(|r| r.scenario == "kdump-aer" && !r.probes.is_empty())
+        .flat_map(|r| {
+            lab::matrix::probe_drift(&probes_md, r)
+                .into_iter()
+                .map(move |d| format!("{} ({}): {d}", r.kernel, r.release))
+        })
+        .collect();
+    anyhow::ensure!(
+        drift.is_empty(),
+        "docs/probes.md no longer matches the lab: {}; run `cargo xtask lab matrix` and commit docs/probes.md",
+        drift.join("; ")
+    );
     let mut outcomes = outcomes;
     outcomes.extend(matrix);
 

@@ -333,6 +333,59 @@ pub(crate) fn probes_md(rows: &[Row]) -> String {
     out
 }
 
+/// Where `row`'s live probes differ from its kernel's column (by the `--kernel` word, not the
+/// release, which moves with every upload) of the Live probes table in `probes_md`: one line
+/// per difference; empty when the document still tells the truth, or has no such column.
+#[must_use]
+pub(crate) fn probe_drift(probes_md: &str, row: &Row) -> Vec<String> {
+    let table: Vec<Vec<&str>> = probes_md
+        .split("## Live probes")
+        .nth(1)
+        .and_then(|t| t.split("\n## ").next())
+        .unwrap_or("")
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    let Some((header, body)) = table.split_first() else {
+        return Vec::new();
+    };
+    let Some(column) = header
+        .iter()
+        .position(|h| h.starts_with(&format!("{} `", row.kernel)))
+    else {
+        return Vec::new();
+    };
+    let documented = |name: &str| {
+        body.iter()
+            .find(|cells| {
+                cells
+                    .first()
+                    .is_some_and(|c| c.split(" (").next() == Some(name))
+            })
+            .and_then(|cells| cells.get(column).copied())
+    };
+    let mut out: Vec<String> = row
+        .probes
+        .iter()
+        .filter_map(|(name, _, state)| match documented(name) {
+            Some(doc) if doc == state => None,
+            Some(doc) => Some(format!("{name}: docs/probes.md says {doc}, now {state}")),
+            None => Some(format!("{name}: not in docs/probes.md, now {state}")),
+        })
+        .collect();
+    for cells in body {
+        let name = cells
+            .first()
+            .and_then(|c| c.split(" (").next())
+            .unwrap_or("");
+        if !row.probes.iter().any(|p| p.0 == name) {
+            out.push(format!("{name}: in docs/probes.md, no longer listed"));
+        }
+    }
+    out
+}
+
 /// Writes docs/probes.md under `root`.
 pub(crate) fn write_probes_md(root: &Path, rows: &[Row]) -> anyhow::Result<()> {
     use anyhow::Context as _;
@@ -419,6 +472,48 @@ mod tests {
             ) && md.contains("| kdo_sea | registered, did not fire | not registered |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_probe_that_changed_since_the_document_is_drift() {
+        let md = probes_md(&[
+            row(
+                "6.12",
+                &[("aer_event", "attached"), ("do_sea", "attached")],
+                &[],
+            ),
+            row(
+                "sid",
+                &[("aer_event", "attached"), ("do_sea", "attached")],
+                &[],
+            ),
+        ]);
+        let mut now = row(
+            "sid",
+            &[("aer_event", "attached"), ("do_sea", "absent")],
+            &[],
+        );
+        now.release = "7.3.1+deb14-arm64".into();
+        assert_eq!(
+            probe_drift(&md, &now),
+            ["do_sea: docs/probes.md says attached, now absent"]
+        );
+        now.probes[1].2 = "attached".into();
+        assert!(
+            probe_drift(&md, &now).is_empty(),
+            "a new upload alone is no drift"
+        );
+        now.probes.remove(1);
+        now.probes
+            .push(("ghes".into(), "kprobe:ghes".into(), "attached".into()));
+        assert_eq!(
+            probe_drift(&md, &now),
+            [
+                "ghes: not in docs/probes.md, now attached",
+                "do_sea: in docs/probes.md, no longer listed"
+            ]
+        );
+        assert!(probe_drift(&md, &row("trixie", &[], &[])).is_empty());
     }
 
     #[test]

@@ -469,6 +469,19 @@ mod tests {
     }
 
     #[test]
+    fn matrix_runs_its_own_kernels_and_refuses_one_more() {
+        assert_eq!(
+            plan(&args(Which::Matrix, None)).unwrap(),
+            matrix::plan(),
+            "lab matrix runs the matrix's plan"
+        );
+        let err = plan(&args(Which::Matrix, Some("sid")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("drop --kernel"), "{err}");
+    }
+
+    #[test]
     fn kdump_on_61_runs_and_other_words_are_refused() {
         assert!(plan(&args(Which::Kdump, Some("6.1"))).is_ok());
         assert!(plan(&args(Which::Boot, Some("6.1"))).is_ok());
