@@ -27,7 +27,27 @@ pub enum RecordKind {
     IommuAttach = 4,
     /// `iommu:add_device_to_group`. `text` = device, `args[0]` = group id.
     IommuGroupAdd = 5,
+    /// `ras:arm_event` (a CPER ARM processor section, `drivers/ras/ras.c`
+    /// `log_arm_hw_error()`). `args[0]` = MPIDR, `args[1]` = MIDR, `args[2]` = `sev`, the
+    /// section's GHES severity (0 none/info, 1 corrected, 2 recoverable, 3 panic), on kernels
+    /// whose event has it; `args[3]` = [`PRESENT_SLOT`] mask.
+    ArmEvent = 6,
+    /// `ras:non_standard_event` (a CPER section of a type the kernel does not decode).
+    /// `text` = FRU text, `args[0]` = `sev` (GHES severity, as for [`Self::ArmEvent`]),
+    /// `args[1]` = section length, `args[2..4]` = the section type GUID's 16 bytes (raw, in
+    /// memory order).
+    NonStandardEvent = 7,
+    /// `ras:mc_event` (EDAC, native or through `ghes_edac`). `text` = DIMM label, `args[0]` =
+    /// `error_type` (`enum hw_event_mc_err_type`: 0 corrected, 1 uncorrected, 2 deferred,
+    /// 3 fatal, 4 info), `args[1]` = error count, `args[2]` = address; `args[3]` =
+    /// [`PRESENT_SLOT`] mask.
+    McEvent = 8,
 }
+
+/// The slot of the presence mask in tracepoint records that carry one: bit `i` of
+/// `args[PRESENT_SLOT]` is set when `args[i]` was read from a field the running kernel has (a
+/// 0 from an absent field is not a value).
+pub const PRESENT_SLOT: usize = 3;
 
 impl RecordKind {
     /// Decodes the `kind` field of a record; `None` for a value this build does not know.
@@ -39,6 +59,9 @@ impl RecordKind {
             3 => Self::FunctionHit,
             4 => Self::IommuAttach,
             5 => Self::IommuGroupAdd,
+            6 => Self::ArmEvent,
+            7 => Self::NonStandardEvent,
+            8 => Self::McEvent,
             _ => return None,
         })
     }
@@ -115,6 +138,13 @@ pub mod names {
     pub const IOMMU_ATTACH_LAYOUT: &str = "IOMMU_ATTACH_LAYOUT";
     /// Global: [`super::TracepointLayout`] of `iommu:add_device_to_group`.
     pub const IOMMU_GROUP_LAYOUT: &str = "IOMMU_GROUP_LAYOUT";
+    /// Global: [`super::TracepointLayout`] of `ras:arm_event`.
+    pub const ARM_EVENT_LAYOUT: &str = "ARM_EVENT_LAYOUT";
+    /// Global: [`super::TracepointLayout`] of `ras:non_standard_event`; `fields[2]` is the
+    /// offset of the 16-byte `sec_type` array (size marked 16).
+    pub const NON_STANDARD_LAYOUT: &str = "NON_STANDARD_LAYOUT";
+    /// Global: [`super::TracepointLayout`] of `ras:mc_event`.
+    pub const MC_EVENT_LAYOUT: &str = "MC_EVENT_LAYOUT";
 }
 
 /// Where a tracepoint's fields sit in its raw record on the running kernel.

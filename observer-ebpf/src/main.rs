@@ -25,7 +25,7 @@ use aya_ebpf::{
     maps::{PerCpuArray, RingBuf},
     programs::{ProbeContext, TracePointContext},
 };
-use observer_common::{Record, RecordKind, TracepointLayout, counter};
+use observer_common::{PRESENT_SLOT, Record, RecordKind, TracepointLayout, counter};
 
 /// Default ring size (1 MiB, about 10 900 records); the loader sets the real one (`--ring-buffer-bytes`).
 const RING_BYTES: u32 = 1 << 20;
@@ -44,6 +44,12 @@ static AER_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPT
 static IOMMU_ATTACH_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPTY);
 #[unsafe(no_mangle)]
 static IOMMU_GROUP_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPTY);
+#[unsafe(no_mangle)]
+static ARM_EVENT_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPTY);
+#[unsafe(no_mangle)]
+static NON_STANDARD_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPTY);
+#[unsafe(no_mangle)]
+static MC_EVENT_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPTY);
 
 #[inline(always)]
 fn count(slot: u32) {
@@ -104,12 +110,23 @@ fn read_field(ctx: &TracePointContext, offset: u16, size: u8) -> u64 {
     .unwrap_or(0)
 }
 
-/// Fills `rec` from a tracepoint record laid out as `layout` says, and submits it.
+/// Fills `rec` from a tracepoint record laid out as `layout` says (the integer fields and
+/// their presence mask), and submits it.
 #[inline(always)]
 fn submit_tracepoint(ctx: &TracePointContext, layout: &TracepointLayout, mut rec: Record) {
     for i in 0..3 {
         rec.args[i] = read_field(ctx, layout.fields[i], layout.sizes[i]);
+        if layout.fields[i] != TracepointLayout::ABSENT {
+            rec.args[PRESENT_SLOT] |= 1 << i;
+        }
     }
+    read_text(ctx, layout, &mut rec);
+    submit(&rec);
+}
+
+/// Copies the layout's `__data_loc` string field into `rec.text`, if it has one.
+#[inline(always)]
+fn read_text(ctx: &TracePointContext, layout: &TracepointLayout, rec: &mut Record) {
     if layout.text_loc != TracepointLayout::ABSENT {
         // A `__data_loc` field holds (length << 16 | offset) of the string within the record.
         // SAFETY: as in read_field.
@@ -121,7 +138,6 @@ fn submit_tracepoint(ctx: &TracePointContext, layout: &TracepointLayout, mut rec
             let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, &mut rec.text) };
         }
     }
-    submit(&rec);
 }
 
 /// Pipeline self-test and benchmark source: `syscalls:sys_enter_getpgid` from one process.
@@ -145,6 +161,41 @@ fn selftest(ctx: TracePointContext) -> u32 {
 fn aer_event(ctx: TracePointContext) -> u32 {
     let layout = AER_LAYOUT.load();
     submit_tracepoint(&ctx, &layout, record(RecordKind::AerEvent));
+    0
+}
+
+/// `ras:arm_event`: a firmware-reported ARM processor error section.
+#[tracepoint]
+fn arm_event(ctx: TracePointContext) -> u32 {
+    let layout = ARM_EVENT_LAYOUT.load();
+    submit_tracepoint(&ctx, &layout, record(RecordKind::ArmEvent));
+    0
+}
+
+/// `ras:mc_event`: a memory-controller (EDAC) error.
+#[tracepoint]
+fn mc_event(ctx: TracePointContext) -> u32 {
+    let layout = MC_EVENT_LAYOUT.load();
+    submit_tracepoint(&ctx, &layout, record(RecordKind::McEvent));
+    0
+}
+
+/// `ras:non_standard_event`: a firmware-reported section of a type the kernel does not decode;
+/// its 16-byte type GUID goes to `args[2..4]` instead of a presence mask.
+#[tracepoint]
+fn non_standard_event(ctx: TracePointContext) -> u32 {
+    let layout = NON_STANDARD_LAYOUT.load();
+    let mut rec = record(RecordKind::NonStandardEvent);
+    for i in 0..2 {
+        rec.args[i] = read_field(&ctx, layout.fields[i], layout.sizes[i]);
+    }
+    let guid = layout.fields[2];
+    if guid != TracepointLayout::ABSENT {
+        rec.args[2] = read_field(&ctx, guid, 8);
+        rec.args[3] = read_field(&ctx, guid.saturating_add(8), 8);
+    }
+    read_text(&ctx, &layout, &mut rec);
+    submit(&rec);
     0
 }
 

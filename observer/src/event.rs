@@ -277,6 +277,27 @@ pub enum Detail {
     },
     /// `__ghes_panic`: firmware reported a fatal error; the kernel panics next.
     GhesFatal,
+    /// A memory-controller error (EDAC, native or through `ghes_edac`): the `ras:mc_event`
+    /// tracepoint, or `EDAC MC<n>: <count> CE|UE ...` in the kernel log.
+    MemoryError {
+        /// `corrected`, `uncorrected`, `deferred`, `fatal` or `info` (the log's `UE` covers
+        /// all but `corrected`).
+        error_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        /// The memory controller's index (`MC<n>`), when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mc: Option<u32>,
+        /// Where: the DIMM label (`CPU_SrcID#0_MC#0_Chan#1_DIMM#0`, `unknown memory`).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        label: String,
+        /// Physical address, hex, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+        /// The rest of the kernel's message (error message, location, syndrome).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        detail: String,
+    },
     /// arm64 SError: `SError Interrupt on CPU%d, code 0x... -- %s`, or the probes.
     Serror {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -528,6 +549,7 @@ impl Detail {
             Self::Dpc { .. } => "dpc",
             Self::Ghes { .. } => "ghes",
             Self::GhesFatal => "ghes_fatal",
+            Self::MemoryError { .. } => "memory_error",
             Self::Serror { .. } => "serror",
             Self::ExternalAbort { .. } => "external_abort",
             Self::Panic { .. } => "panic",
@@ -565,7 +587,9 @@ impl Detail {
             | Self::SmmuError { .. } => "SMMU",
             Self::Aer { .. } | Self::AerUnknownSeverity { .. } | Self::AerRecovery { .. } => "AER",
             Self::Dpc { .. } => "DPC",
-            Self::Ghes { .. } | Self::GhesFatal => "GHES",
+            // Memory-controller errors share the firmware lane: on servers they arrive as
+            // GHES memory sections (`ghes_edac`), and both are RAS records.
+            Self::Ghes { .. } | Self::GhesFatal | Self::MemoryError { .. } => "GHES",
             Self::Serror { .. } | Self::ExternalAbort { .. } => "SError / abort",
             Self::Panic { .. } => "panic",
             // Config-space reports with something to show (not every bus master).
@@ -606,6 +630,7 @@ impl Detail {
             Self::Ghes {
                 severity: Some(s), ..
             } if s == "fatal" => Some("fatal"),
+            Self::MemoryError { error_type, .. } if error_type == "fatal" => Some("fatal"),
             Self::Dpc { .. }
             | Self::GhesFatal
             | Self::Serror { .. }
@@ -689,6 +714,14 @@ mod tests {
                 gerror: None,
             },
             Detail::GhesFatal,
+            Detail::MemoryError {
+                error_type: "uncorrected".into(),
+                count: Some(1),
+                mc: None,
+                label: String::new(),
+                address: None,
+                detail: String::new(),
+            },
             Detail::Panic {
                 message: "x".into(),
             },

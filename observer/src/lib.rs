@@ -24,6 +24,7 @@ pub mod kernel;
 pub mod logparse;
 pub mod privileges;
 pub mod probes;
+pub mod ras_records;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -174,6 +174,7 @@ pub async fn run(
     // The writer is fresh and the channel empty: this cannot fail.
     out.send(vec![started, identity]).await;
     out.send(pci_start).await;
+    status.startup_ms = crate::status::process_age_ms();
     write_status(config.status.as_deref(), &status)?;
     on_ready(&attached.reports, capture_kernel);
 

@@ -55,6 +55,40 @@ pub struct Status {
     /// How the offset was measured, or why it could not be.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub clock_offset_method: String,
+    /// Milliseconds from the process's start (its `/proc/self/stat` start time, in clock ticks:
+    /// 10 ms steps at the usual 100 Hz) to ready, when every probe is attached and the dump
+    /// may start: what the daemon makes the capture wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_ms: Option<u64>,
+}
+
+/// Milliseconds since this process started (see [`Status::startup_ms`]).
+#[must_use]
+pub fn process_age_ms() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let started_ticks = start_ticks(&stat)?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec to fill; CLOCK_BOOTTIME is the clock of the start time.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &raw mut now) } != 0 {
+        return None;
+    }
+    let now_ms =
+        u64::try_from(now.tv_sec).ok()? * 1000 + u64::try_from(now.tv_nsec).ok()? / 1_000_000;
+    let started_ms = started_ticks.checked_mul(1000)? / hz.max(1);
+    now_ms.checked_sub(started_ms)
+}
+
+/// Field 22 (`starttime`) of `/proc/<pid>/stat`; the command name (field 2) may hold spaces
+/// and parentheses, so fields are counted after its last `)`.
+fn start_ticks(stat: &str) -> Option<u64> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    // Fields 3.. follow; starttime is the 20th of them.
+    after_comm.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl Status {
@@ -167,6 +201,16 @@ mod tests {
             peak_rss_kib().is_some_and(|k| k > 0),
             "this process has a VmHWM"
         );
+    }
+
+    #[test]
+    fn process_start_is_read_after_the_command_name() {
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 300 0 0 0 1 2 0 0 20 0 1 0 \
+                    98765 1000000 200 18446744073709551615";
+        assert_eq!(start_ticks(stat), Some(98_765));
+        assert_eq!(start_ticks("1 (x) S 1"), None);
+        let age = process_age_ms().expect("this process has a start time");
+        assert!(age < 24 * 3600 * 1000, "{age} ms");
     }
 
     #[test]

@@ -132,3 +132,34 @@ fn the_kernel_log_clock_offset_is_measured_on_this_kernel() {
         "{offset:?}"
     );
 }
+
+#[test]
+#[ignore = "needs root and the kernel's BPF: cargo xtask test --root"]
+fn ras_tracepoints_attach_where_the_kernel_has_them() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = Trigger::fork(1);
+    let daemon = Daemon::start(dir.path(), trigger.pid, &[]);
+    trigger.fire_and_wait();
+    let events = daemon.stop();
+    let Some(Detail::ObserverStarted { probes, .. }) = events.first().map(|e| &e.detail) else {
+        panic!("first line is not observer_started: {:?}", events.first());
+    };
+    let tracefs = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|p| p.join("events").is_dir())
+        .expect("tracefs is mounted (the daemon mounts it)");
+    for name in ["aer_event", "arm_event", "non_standard_event", "mc_event"] {
+        let report = probes
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no status for {name}: {probes:?}"));
+        let expected = if tracefs.join("events/ras").join(name).is_dir() {
+            observer::event::ProbeState::Attached
+        } else {
+            observer::event::ProbeState::Absent
+        };
+        assert_eq!(report.state, expected, "{report:?}");
+    }
+}

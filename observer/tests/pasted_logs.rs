@@ -287,3 +287,43 @@ fn several_smmus_each_reset_on_their_own() {
         v.summary
     );
 }
+
+/// A capture kernel on a firmware-first server whose memory errors reach EDAC through
+/// `ghes_edac`: the corrected record and `CE` line are shown, the `UE` line is the fatal sign.
+#[test]
+fn memory_controller_errors_from_edac() {
+    let (report, _) = report("arm64-ghes-edac-memory.dmesg.log");
+    let v = &report.verdict;
+    assert_eq!(v.verdict, VerdictKind::Flagged, "{}", v.summary);
+    let first = v.first_fatal.as_ref().unwrap();
+    assert_eq!(first.kind, "memory_error");
+    assert!(first.summary.contains("uncorrected"), "{}", first.summary);
+    assert!(first.summary.contains("DIMM 000"), "{}", first.summary);
+    let memory: Vec<(String, Option<u32>, String)> = report
+        .timeline
+        .iter()
+        .filter_map(|e| match &e.detail {
+            Detail::MemoryError {
+                error_type,
+                mc,
+                label,
+                ..
+            } => Some((error_type.clone(), *mc, label.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        memory,
+        [
+            ("corrected".into(), Some(0), "unknown memory".into()),
+            ("uncorrected".into(), Some(0), "DIMM 000".into())
+        ]
+    );
+    let fatal: Vec<&str> = v
+        .evidence
+        .iter()
+        .filter(|e| e.fatal)
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(fatal, ["memory_error"], "{:#?}", v.evidence);
+}

@@ -93,8 +93,14 @@ pub const BOOT_PROBES: &[BootProbe] = &[
     },
 ];
 
-/// Tracepoints enabled at boot (`trace_event=`), when the kernel has them.
-pub const BOOT_TRACEPOINTS: &[(&str, &str)] = &[("ras", "aer_event"), ("ras", "arm_event")];
+/// Tracepoints enabled at boot (`trace_event=`), when the kernel has them: every RAS record
+/// the kernel emits while the capture kernel boots (AER, firmware sections, memory errors).
+pub const BOOT_TRACEPOINTS: &[(&str, &str)] = &[
+    ("ras", "aer_event"),
+    ("ras", "arm_event"),
+    ("ras", "non_standard_event"),
+    ("ras", "mc_event"),
+];
 
 /// Per-CPU trace buffer for the capture kernel: small (capture kernels run with little memory
 /// and usually one CPU) but far more than a boot's worth of these events.

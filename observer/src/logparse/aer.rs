@@ -18,7 +18,7 @@
 //! 0x%08x`, `aer_layer=%s, aer_agent=%s`, `aer_uncor_severity: 0x%08x`. Recovery (`err.c`):
 //! `device recovery successful|failed`, `can't recover (...)`.
 use super::{
-    device::{is_bdf, split_dev_line},
+    device::{DevLine, is_bdf},
     num::parse_hex,
 };
 use crate::event::AerSeverity;
@@ -65,11 +65,13 @@ impl AerLine<'_> {
     }
 }
 
+#[cfg(test)]
 pub(crate) fn classify(text: &str) -> Option<AerLine<'_>> {
-    let line = split_dev_line(text)?;
-    if !is_bdf(line.device) {
-        return None;
-    }
+    classify_pci(&super::device::pci_line(text)?)
+}
+
+/// An AER line of a PCI device (the parser splits the device prefix once per line).
+pub(crate) fn classify_pci<'a>(line: &DevLine<'a>) -> Option<AerLine<'a>> {
     let device = line.device;
     let body = line
         .message

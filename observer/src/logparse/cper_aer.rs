@@ -18,7 +18,7 @@
 //! %04x:%02x:%02x.%x` and `no pci_dev for %04x:%02x:%02x.%x` (6.1), and
 //! `%04x:%02x:%02x.%x: no pci_dev found` (7.1, ratelimited).
 use super::{
-    device::{is_bdf, split_dev_line},
+    device::{DevLine, is_bdf},
     num::parse_hex,
 };
 use crate::event::AerSeverity;
@@ -40,14 +40,20 @@ pub(crate) enum CperAerLine<'a> {
     },
 }
 
+#[cfg(test)]
 pub(crate) fn classify(text: &str) -> Option<CperAerLine<'_>> {
+    classify_with(text, super::device::pci_line(text).as_ref())
+}
+
+/// A firmware-first AER line; `pci` is the line's PCI device prefix, if it has one.
+pub(crate) fn classify_with<'a>(
+    text: &'a str,
+    pci: Option<&DevLine<'a>>,
+) -> Option<CperAerLine<'a>> {
     if let Some(line) = recover(text) {
         return Some(line);
     }
-    let line = split_dev_line(text)?;
-    if !is_bdf(line.device) {
-        return None;
-    }
+    let line = pci?;
     let body = line
         .message
         .strip_prefix("AER:")

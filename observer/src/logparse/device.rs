@@ -11,9 +11,11 @@ pub(crate) struct DevLine<'a> {
 
 /// Splits a `dev_printk()` line; `None` if the text does not start with `<word> <word>: `.
 pub(crate) fn split_dev_line(text: &str) -> Option<DevLine<'_>> {
-    let (head, message) = text.split_once(": ")?;
-    let (driver, device) = head.split_once(' ')?;
-    if driver.is_empty() || device.is_empty() || device.contains(' ') {
+    // `<driver> <device>: <message>`: the device is the second word, ending in `:`.
+    let (driver, rest) = text.split_once(' ')?;
+    let (device, message) = rest.split_once(' ')?;
+    let device = device.strip_suffix(':')?;
+    if driver.is_empty() || driver.ends_with(':') || device.is_empty() {
         return None;
     }
     Some(DevLine {
@@ -21,6 +23,13 @@ pub(crate) fn split_dev_line(text: &str) -> Option<DevLine<'_>> {
         device,
         message,
     })
+}
+
+/// [`split_dev_line`] for a device that is a PCI address (AER, DPC, firmware-first AER lines;
+/// the parser filters the one split it makes per line the same way).
+#[cfg(test)]
+pub(crate) fn pci_line(text: &str) -> Option<DevLine<'_>> {
+    split_dev_line(text).filter(|line| is_bdf(line.device))
 }
 
 /// A PCI address as the kernel prints it: `%04x:%02x:%02x.%d` (domain may be longer).
@@ -57,6 +66,23 @@ mod tests {
         assert!(split_dev_line("Kernel command line: x").is_none());
         assert!(split_dev_line("OF: fdt: Reserving").is_none());
         assert!(split_dev_line("no separator at all").is_none());
+        // The same answers as splitting at the first `": "`, then at the one space before it.
+        for text in [
+            "drv dev: ",
+            "drv dev:",
+            "drv  dev: x",
+            "drv: dev: x",
+            "a b:c d: x",
+            "a b:c: x",
+        ] {
+            let old = text.split_once(": ").and_then(|(head, message)| {
+                let (driver, device) = head.split_once(' ')?;
+                (!driver.is_empty() && !device.is_empty() && !device.contains(' '))
+                    .then_some((driver, device, message))
+            });
+            let new = split_dev_line(text).map(|l| (l.driver, l.device, l.message));
+            assert_eq!(new, old, "{text}");
+        }
     }
 
     #[test]

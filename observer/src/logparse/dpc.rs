@@ -8,10 +8,7 @@
 //!   `containment event, status:%#06x: %s detected`.
 //!
 //! `DPC: enabled with IRQ %d` and `error containment capabilities: ...` are not events.
-use super::{
-    device::{is_bdf, split_dev_line},
-    num::parse_hex,
-};
+use super::{device::DevLine, num::parse_hex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DpcLine<'a> {
@@ -24,11 +21,13 @@ pub(crate) enum DpcLine<'a> {
     Reason { device: &'a str, reason: &'a str },
 }
 
+#[cfg(test)]
 pub(crate) fn classify(text: &str) -> Option<DpcLine<'_>> {
-    let line = split_dev_line(text)?;
-    if !is_bdf(line.device) {
-        return None;
-    }
+    classify_pci(&super::device::pci_line(text)?)
+}
+
+/// A DPC line of a PCI device.
+pub(crate) fn classify_pci<'a>(line: &DevLine<'a>) -> Option<DpcLine<'a>> {
     let body = line.message.strip_prefix("DPC: ")?.trim();
     if let Some(rest) = body.strip_prefix("containment event, status:") {
         let end = rest.find([' ', ':', ',']).unwrap_or(rest.len());

@@ -47,7 +47,7 @@ const IDENTS: [(&str, &str); 4] = [
 ];
 
 pub(crate) fn classify(text: &str) -> Option<DumpToolLine<'_>> {
-    let (ident, message) = text.split_once(": ")?;
+    let (ident, message) = super::scan::split_colon_space(text)?;
     let name = ident.split_once('[').map_or(ident, |(name, pid)| {
         if pid
             .strip_suffix(']')

@@ -11,8 +11,10 @@ use super::{
     boot::{self, BootLine},
     cap,
     cper_aer::{self, CperAerLine},
+    device,
     dpc::{self, DpcLine},
     dump_tool::{self, DumpToolKind, DumpToolLine, DumpTools},
+    edac,
     ghes::{self, GhesLine, OpenRecords},
     mirror::is_mirrored_line,
     platform, ras, serror,
@@ -688,6 +690,9 @@ fn fold_aer(detail: &mut Detail, bus_error_seen: &mut bool, line: &AerLine<'_>) 
 }
 
 fn classify(text: &str) -> Option<Line<'_>> {
+    // The `<driver> <device>: ` prefix, split once for the families that need it.
+    let dev = device::split_dev_line(text);
+    let pci = dev.filter(|line| device::is_bdf(line.device));
     if let Some((smmu, line)) = smmu::classify(text) {
         return Some(Line::Smmu(smmu, line));
     }
@@ -703,7 +708,10 @@ fn classify(text: &str) -> Option<Line<'_>> {
     if let Some((detail, cpu)) = ras::classify(text) {
         return Some(Line::Simple(detail, cpu));
     }
-    if let Some(detail) = x86_iommu::classify(text) {
+    if let Some(detail) = edac::classify(text) {
+        return Some(Line::Simple(detail, None));
+    }
+    if let Some(detail) = x86_iommu::classify_with(text, dev.as_ref()) {
         return Some(Line::Simple(detail, None));
     }
     if let Some((source_line, name)) = platform::classify(text) {
@@ -712,11 +720,12 @@ fn classify(text: &str) -> Option<Line<'_>> {
     if let Some(line) = dump_tool::classify(text) {
         return Some(Line::DumpTool(line));
     }
-    if let Some(line) = cper_aer::classify(text) {
+    if let Some(line) = cper_aer::classify_with(text, pci.as_ref()) {
         return Some(Line::CperAer(line));
     }
-    if let Some(line) = aer::classify(text) {
+    let pci = pci?;
+    if let Some(line) = aer::classify_pci(&pci) {
         return Some(Line::Aer(line));
     }
-    dpc::classify(text).map(Line::Dpc)
+    dpc::classify_pci(&pci).map(Line::Dpc)
 }

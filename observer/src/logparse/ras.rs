@@ -64,7 +64,8 @@ fn external_abort(text: &str) -> Option<Detail> {
             detail: name.to_owned(),
         });
     }
-    let (task, rest) = text.split_once(": unhandled exception: ")?;
+    let (task, rest) = super::scan::split_colon_space(text)?;
+    let rest = rest.strip_prefix("unhandled exception: ")?;
     let (esr, rest) = match rest.split_once(", ESR ") {
         Some((_class, after)) => {
             let (esr, name) = after.split_once(", ")?;

@@ -39,7 +39,7 @@ pub(crate) enum SmmuLine<'a> {
 /// `(smmu device, line)` for an SMMUv3 driver line that matters.
 pub(crate) fn classify(text: &str) -> Option<(&str, SmmuLine<'_>)> {
     let rest = text.strip_prefix("arm-smmu-v3 ")?;
-    let (smmu, message) = rest.split_once(": ")?;
+    let (smmu, message) = super::scan::split_colon_space(rest)?;
     if smmu.is_empty() || smmu.contains(' ') {
         return None;
     }

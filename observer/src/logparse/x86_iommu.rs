@@ -27,10 +27,16 @@
 //! - AMD-Vi (`drivers/iommu/amd/iommu.c`): `Completion-Wait loop timed out` (`wait_on_sem()`),
 //!   and `Event logged [IO_PAGE_FAULT ...]` (`amd_iommu_report_page_fault()`; 5.10+ through
 //!   `dev_err()`, so after a `<driver> <BDF>: ` prefix).
-use super::device::split_dev_line;
+use super::device::DevLine;
 use crate::event::Detail;
 
+#[cfg(test)]
 pub(crate) fn classify(text: &str) -> Option<Detail> {
+    classify_with(text, super::device::split_dev_line(text).as_ref())
+}
+
+/// A VT-d / AMD-Vi line; `dev` is the line's `dev_printk()` prefix, if it has one.
+pub(crate) fn classify_with(text: &str, dev: Option<&DevLine<'_>>) -> Option<Detail> {
     let (iommu, message) = if let Some(m) = text.strip_prefix("DMAR: ") {
         ("dmar", m)
     } else if let Some(m) = text.strip_prefix("DMAR-IR: ") {
@@ -38,7 +44,7 @@ pub(crate) fn classify(text: &str) -> Option<Detail> {
     } else if let Some(m) = text.strip_prefix("AMD-Vi: ") {
         ("amd-vi", m)
     } else {
-        return amd_vi_device_fault(text);
+        return amd_vi_device_fault(dev?);
     };
     let message = message.trim_end();
     if let Some(fault) = fault(iommu, message) {
@@ -75,8 +81,7 @@ fn fault(iommu: &str, message: &str) -> Option<Detail> {
 }
 
 /// `<driver> <BDF>: AMD-Vi: Event logged [IO_PAGE_FAULT domain=... address=... flags=...]`.
-fn amd_vi_device_fault(text: &str) -> Option<Detail> {
-    let line = split_dev_line(text)?;
+fn amd_vi_device_fault(line: &DevLine<'_>) -> Option<Detail> {
     let message = line.message.strip_prefix("AMD-Vi: ")?.trim_end();
     message
         .starts_with("Event logged [IO_PAGE_FAULT ")

@@ -110,6 +110,9 @@ pub fn load_and_attach(
         .override_global(names::AER_LAYOUT, &layouts.aer, true)
         .override_global(names::IOMMU_ATTACH_LAYOUT, &layouts.iommu_attach, true)
         .override_global(names::IOMMU_GROUP_LAYOUT, &layouts.iommu_group, true)
+        .override_global(names::ARM_EVENT_LAYOUT, &layouts.arm_event, true)
+        .override_global(names::NON_STANDARD_LAYOUT, &layouts.non_standard, true)
+        .override_global(names::MC_EVENT_LAYOUT, &layouts.mc_event, true)
         .load(object)?;
 
     let mut reports = Vec::new();
@@ -163,6 +166,9 @@ struct Layouts {
     aer: TracepointLayout,
     iommu_attach: TracepointLayout,
     iommu_group: TracepointLayout,
+    arm_event: TracepointLayout,
+    non_standard: TracepointLayout,
+    mc_event: TracepointLayout,
     /// Per-tracepoint reasons a layout could not be used.
     problems: Vec<(&'static str, String)>,
 }
@@ -181,7 +187,14 @@ impl Layouts {
             let layout = tracefs
                 .format(category, name)
                 .map_err(|e| e.to_string())
-                .and_then(|f| tracepoint_layout(&f, text, fields));
+                .and_then(|f| {
+                    let mut layout = tracepoint_layout(&f, text, fields)?;
+                    if name == "non_standard_event" {
+                        layout.fields[2] = guid_offset(&f, "sec_type")?;
+                        layout.sizes[2] = 16;
+                    }
+                    Ok(layout)
+                });
             layout.unwrap_or_else(|e| {
                 problems.push((name, e));
                 TracepointLayout::EMPTY
@@ -192,6 +205,20 @@ impl Layouts {
             "aer_event",
             Some("dev_name"),
             &["status", "severity", "tlp_header_valid"],
+        );
+        // `sev` exists on kernels with the full ARM processor record (it is absent before).
+        let arm_event = get("ras", "arm_event", None, &["mpidr", "midr", "sev"]);
+        let non_standard = get(
+            "ras",
+            "non_standard_event",
+            Some("fru_text"),
+            &["sev", "len"],
+        );
+        let mc_event = get(
+            "ras",
+            "mc_event",
+            Some("label"),
+            &["error_type", "error_count", "address"],
         );
         let iommu_attach = get("iommu", "attach_device_to_domain", Some("device"), &[]);
         let iommu_group = get("iommu", "add_device_to_group", Some("device"), &["gid"]);
@@ -209,9 +236,29 @@ impl Layouts {
             aer,
             iommu_attach,
             iommu_group,
+            arm_event,
+            non_standard,
+            mc_event,
             problems,
         }
     }
+}
+
+/// The offset of a 16-byte GUID array field (`char sec_type[16]` of `ras:non_standard_event`).
+fn guid_offset(
+    format: &crate::kernel::trace_format::EventFormat,
+    name: &str,
+) -> Result<u16, String> {
+    let field = format
+        .field(name)
+        .ok_or_else(|| format!("{} has no field `{name}`", format.name))?;
+    if field.size != 16 {
+        return Err(format!(
+            "{}.{name} has size {} (expected a 16-byte GUID)",
+            format.name, field.size
+        ));
+    }
+    Ok(field.offset)
 }
 
 /// Where a kprobe goes: `base + offset`, `base` a unique symbol (the function itself unless

@@ -1,10 +1,10 @@
 //! Raw ring-buffer records → timeline events.
-use observer_common::{Record, RecordKind};
+use observer_common::{PRESENT_SLOT, Record, RecordKind};
 
 use super::catalog::FunctionRole;
 use crate::{
     event::{AerSeverity, Detail, Event, Source, hex},
-    smmu,
+    ras_records, smmu,
 };
 
 /// Decodes records; knows which kernel address belongs to which probed function.
@@ -72,6 +72,36 @@ impl Decoder {
                     status: hex(rec.args[0]),
                 },
             },
+            RecordKind::ArmEvent => {
+                let has_sev = rec.args[PRESENT_SLOT] & 0b100 != 0;
+                let severity = has_sev
+                    .then(|| ras_records::ghes_severity_word(rec.args[2]))
+                    .flatten();
+                ras_records::arm_event(rec.args[0], rec.args[1], severity)
+            }
+            RecordKind::NonStandardEvent => {
+                let mut guid = [0; 16];
+                guid[..8].copy_from_slice(&rec.args[2].to_ne_bytes());
+                guid[8..].copy_from_slice(&rec.args[3].to_ne_bytes());
+                ras_records::non_standard_event(
+                    &guid,
+                    ras_records::ghes_severity_word(rec.args[0]),
+                    &text(),
+                    rec.args[1],
+                )
+            }
+            RecordKind::McEvent => {
+                let has = |i: u32| rec.args[PRESENT_SLOT] & (1 << i) != 0;
+                Detail::MemoryError {
+                    error_type: ras_records::mc_error_type_word(rec.args[0])
+                        .map_or_else(|| format!("type {}", rec.args[0]), str::to_owned),
+                    count: has(1).then(|| u32::try_from(rec.args[1]).ok()).flatten(),
+                    mc: None,
+                    label: text(),
+                    address: has(2).then(|| hex(rec.args[2])),
+                    detail: String::new(),
+                }
+            }
             RecordKind::IommuAttach => Detail::IommuAttach { device: text() },
             RecordKind::IommuGroupAdd => Detail::IommuGroupAdd {
                 device: text(),
@@ -184,6 +214,81 @@ mod tests {
                 reporter: None,
                 errors: Vec::new(),
                 firmware_first: None,
+            }
+        );
+    }
+
+    #[test]
+    fn ras_records_become_firmware_and_memory_events() {
+        let d = Decoder::default();
+        // 6.18+ layout: `sev` present (bit 2), recoverable.
+        let arm = Record {
+            kind: RecordKind::ArmEvent as u32,
+            args: [0x8108_0000, 0x410f_d0c1, 2, 0b111],
+            ..Record::ZERO
+        };
+        let e = d.decode(&bytes(&arm)).unwrap();
+        let Detail::Ghes {
+            severity, sections, ..
+        } = &e.detail
+        else {
+            panic!("{:?}", e.detail)
+        };
+        assert_eq!(severity.as_deref(), Some("recoverable"));
+        assert_eq!(sections[0].fields["midr"], "0x00000000410fd0c1");
+        // Older layout: no `sev`; the 0 read for it is not "info".
+        let old = Record {
+            args: [1, 2, 0, 0b011],
+            ..arm
+        };
+        let Detail::Ghes { severity, .. } = d.decode(&bytes(&old)).unwrap().detail else {
+            panic!()
+        };
+        assert_eq!(severity, None);
+
+        let mut guid = [0u8; 16];
+        guid.copy_from_slice(
+            &ras_records::guid_bytes_from_text("54e995d9-c1bb-0f43-ad91-b44dcb3c6f35").unwrap(),
+        );
+        let ns = Record {
+            kind: RecordKind::NonStandardEvent as u32,
+            args: [
+                3,
+                128,
+                u64::from_ne_bytes(guid[..8].try_into().unwrap()),
+                u64::from_ne_bytes(guid[8..].try_into().unwrap()),
+            ],
+            text: text("PcieError"),
+            ..Record::ZERO
+        };
+        let Detail::Ghes {
+            severity, sections, ..
+        } = d.decode(&bytes(&ns)).unwrap().detail
+        else {
+            panic!()
+        };
+        assert_eq!(severity.as_deref(), Some("fatal"));
+        assert_eq!(
+            sections[0].section_type,
+            "unknown, d995e954-bbc1-430f-ad91-b44dcb3c6f35"
+        );
+        assert_eq!(sections[0].fields["fru_text"], "PcieError");
+
+        let mc = Record {
+            kind: RecordKind::McEvent as u32,
+            args: [1, 1, 0x4000_1000, 0b111],
+            text: text("unknown memory"),
+            ..Record::ZERO
+        };
+        assert_eq!(
+            d.decode(&bytes(&mc)).unwrap().detail,
+            Detail::MemoryError {
+                error_type: "uncorrected".into(),
+                count: Some(1),
+                mc: None,
+                label: "unknown memory".into(),
+                address: Some("0x40001000".into()),
+                detail: String::new(),
             }
         );
     }

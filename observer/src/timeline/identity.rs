@@ -9,6 +9,13 @@ pub enum Identity {
     SmmuGerror,
     Dpc,
     GhesFatal,
+    /// A firmware record, by the type of its first section (`ARM processor error`,
+    /// `unknown, <guid>`, ...): the log's record and the `ras:*` tracepoint of that section.
+    GhesSection(String),
+    /// A memory-controller error, corrected or not (the log's `CE` / `UE`).
+    MemoryError {
+        corrected: bool,
+    },
     Serror,
     ExternalAbort,
     Panic,
@@ -26,6 +33,12 @@ pub fn identity(detail: &Detail) -> Option<Identity> {
         Detail::SmmuGerror { .. } => Identity::SmmuGerror,
         Detail::Dpc { .. } => Identity::Dpc,
         Detail::GhesFatal => Identity::GhesFatal,
+        Detail::Ghes { sections, .. } => {
+            Identity::GhesSection(sections.first()?.section_type.to_ascii_lowercase())
+        }
+        Detail::MemoryError { error_type, .. } => Identity::MemoryError {
+            corrected: error_type == "corrected",
+        },
         Detail::Serror { .. } => Identity::Serror,
         Detail::ExternalAbort { .. } => Identity::ExternalAbort,
         Detail::Panic { .. } => Identity::Panic,
@@ -68,6 +81,9 @@ fn fill_str(slot: &mut String, other: String) {
 }
 
 fn merge_detail(held: &mut Detail, other: Detail) {
+    let Some(other) = merge_ras(held, other) else {
+        return;
+    };
     match (held, other) {
         (
             Detail::Aer {
@@ -160,5 +176,82 @@ fn merge_detail(held: &mut Detail, other: Detail) {
             *message = m2;
         }
         _ => {}
+    }
+}
+
+/// Merges firmware and memory-controller records; gives `other` back for any other pair.
+fn merge_ras(held: &mut Detail, other: Detail) -> Option<Detail> {
+    match (held, other) {
+        (
+            Detail::Ghes {
+                severity,
+                detail,
+                record,
+                source_id,
+                sections,
+            },
+            Detail::Ghes {
+                severity: s2,
+                detail: d2,
+                record: r2,
+                source_id: i2,
+                sections: sections2,
+            },
+        ) => {
+            fill(severity, s2);
+            fill_str(detail, d2);
+            fill(record, r2);
+            fill(source_id, i2);
+            merge_sections(sections, sections2);
+        }
+        (
+            Detail::MemoryError {
+                error_type,
+                count,
+                mc,
+                label,
+                address,
+                detail,
+            },
+            Detail::MemoryError {
+                error_type: t2,
+                count: c2,
+                mc: m2,
+                label: l2,
+                address: a2,
+                detail: d2,
+            },
+        ) => {
+            // The tracepoint tells `fatal` and `deferred` apart; the log says `UE` for both.
+            if error_type == "uncorrected" && t2 != "corrected" {
+                *error_type = t2;
+            }
+            fill(count, c2);
+            fill(mc, m2);
+            fill_str(label, l2);
+            fill(address, a2);
+            fill_str(detail, d2);
+        }
+        (_, other) => return Some(other),
+    }
+    None
+}
+
+/// The log prints a record's sections in full; a tracepoint adds one section's fields the log
+/// did not print (or is the only sighting).
+fn merge_sections(
+    held: &mut Vec<crate::event::CperSection>,
+    other: Vec<crate::event::CperSection>,
+) {
+    let mut other = other.into_iter();
+    let Some(first) = held.first_mut() else {
+        held.extend(other);
+        return;
+    };
+    if let Some(o) = other.next() {
+        fill(&mut first.severity, o.severity);
+        for (name, value) in o.fields {
+            first.fields.entry(name).or_insert(value);
+        }
     }
 }

@@ -281,6 +281,81 @@ mod tests {
     }
 
     #[test]
+    fn firmware_sections_merge_with_their_log_records() {
+        // The log's record {3} (ARM section, MIDR printed) and the `ras:arm_event` sightings
+        // from the boot trace and eBPF (MPIDR and severity) are one firmware error.
+        let log = Event::new(
+            2_000_000_000,
+            Source::Kmsg,
+            Detail::Ghes {
+                severity: Some("recoverable".into()),
+                detail: String::new(),
+                record: Some(3),
+                source_id: Some("4".into()),
+                sections: vec![crate::event::CperSection {
+                    section_type: "ARM processor error".into(),
+                    severity: Some("recoverable".into()),
+                    fields: [("midr".to_owned(), "0x00000000410fd0c1".to_owned())].into(),
+                }],
+            },
+        );
+        let tp = |ts, source| {
+            Event::new(
+                ts,
+                source,
+                crate::ras_records::arm_event(0x8108_0000, 0x410f_d0c1, Some("recoverable")),
+            )
+        };
+        let memory = |ts, source, error_type: &str, mc| {
+            Event::new(
+                ts,
+                source,
+                Detail::MemoryError {
+                    error_type: error_type.into(),
+                    count: Some(1),
+                    mc,
+                    label: "unknown memory".into(),
+                    address: None,
+                    detail: String::new(),
+                },
+            )
+        };
+        let out = fuse_all([
+            tp(1_990_000_000, Source::BootTrace),
+            log,
+            tp(1_995_000_000, Source::Ebpf),
+            memory(3_000_000_000, Source::Kmsg, "uncorrected", Some(0)),
+            memory(3_001_000_000, Source::Ebpf, "fatal", None),
+            // A corrected error nearby is another error.
+            memory(3_002_000_000, Source::Ebpf, "corrected", None),
+        ]);
+        assert_eq!(out.len(), 3, "{out:#?}");
+        assert_eq!(
+            out[0].sources,
+            [Source::BootTrace, Source::Kmsg, Source::Ebpf]
+        );
+        let Detail::Ghes {
+            record, sections, ..
+        } = &out[0].detail
+        else {
+            panic!()
+        };
+        assert_eq!(*record, Some(3), "the log's record number is kept");
+        assert_eq!(sections[0].fields["mpidr"], "0x0000000081080000");
+        let Detail::MemoryError { error_type, mc, .. } = &out[1].detail else {
+            panic!()
+        };
+        assert_eq!(
+            (error_type.as_str(), *mc),
+            ("fatal", Some(0)),
+            "the tracepoint's type and the log's controller"
+        );
+        assert!(
+            matches!(&out[2].detail, Detail::MemoryError { error_type, .. } if error_type == "corrected")
+        );
+    }
+
+    #[test]
     fn boots_are_fused_apart_and_keep_their_order() {
         let boot = |ms| Event::new(ms, Source::Console, Detail::KernelBoot { version: None });
         let out = fuse_boots(vec![

@@ -472,6 +472,12 @@ pub fn fatal_sign(event: &Event) -> Option<&'static str> {
             severity: Some(s), ..
         } if ghes::is_fatal_severity(s) => Some("uncorrected (recoverable) GHES error"),
         Detail::GhesFatal => Some("fatal GHES error"),
+        Detail::MemoryError { error_type, .. } if error_type == "fatal" => {
+            Some("fatal memory error")
+        }
+        Detail::MemoryError { error_type, .. } if error_type == "uncorrected" => {
+            Some("uncorrected memory error")
+        }
         Detail::Serror { .. } => Some("SError"),
         Detail::ExternalAbort { .. } => Some("synchronous external abort"),
         Detail::Panic { .. } => Some("panic"),
@@ -619,6 +625,27 @@ pub fn describe(event: &Event) -> String {
 /// [`describe`] for GHES records, dump tools, the system's name and x86 IOMMU lines.
 fn describe_firmware_and_tools(detail: &Detail) -> Option<String> {
     Some(match detail {
+        Detail::MemoryError {
+            error_type,
+            count,
+            mc,
+            label,
+            ..
+        } => format!(
+            "{} {error_type} memory error{}{}{}",
+            count.unwrap_or(1),
+            if count.is_some_and(|c| c > 1) {
+                "s"
+            } else {
+                ""
+            },
+            mc.map(|n| format!(" on MC{n}")).unwrap_or_default(),
+            if label.is_empty() {
+                String::new()
+            } else {
+                format!(" ({label})")
+            }
+        ),
         Detail::Ghes {
             severity,
             record,

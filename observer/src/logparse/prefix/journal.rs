@@ -8,13 +8,12 @@
 //!
 //! Records of other programs keep their identifier (`kdump-tools[278]: makedumpfile Failed.`),
 //! so the dump tool's lines read as they do on a console.
-use super::{printk, split_host_ident_with};
+use super::split_host_ident_with;
 
-/// `[   12.345678] host ident: text` → nanoseconds and the text after the header.
-pub(crate) fn frame_monotonic(text: &str) -> Option<(u64, &str)> {
-    let (ts_ns, rest) = printk::split_timestamp(text)?;
-    let message = split_host_ident_with(rest.strip_prefix(' ')?, true)?;
-    Some((ts_ns, message))
+/// What follows `[   12.345678]` on a journal line: ` host ident: text` → the text (the
+/// caller reads the stamp, which printk lines share).
+pub(crate) fn message_after_stamp(rest: &str) -> Option<&str> {
+    split_host_ident_with(rest.strip_prefix(' ')?, true)
 }
 
 /// `-- Boot 0123... --`, `-- Reboot --`: a new boot starts.
@@ -29,7 +28,13 @@ pub(crate) fn is_banner(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{super::printk, *};
+
+    /// `[   12.345678] host ident: text` → nanoseconds and the text after the header.
+    fn frame_monotonic(text: &str) -> Option<(u64, &str)> {
+        let (ts_ns, rest) = printk::split_timestamp(text)?;
+        Some((ts_ns, message_after_stamp(rest)?))
+    }
 
     #[test]
     fn short_monotonic() {

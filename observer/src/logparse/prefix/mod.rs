@@ -17,7 +17,7 @@ pub(crate) mod journal;
 pub(crate) mod printk;
 pub(crate) mod syslog;
 
-use std::ops::Range;
+use std::{borrow::Cow, ops::Range};
 
 use super::{MAX_LINE_BYTES, num::parse_dec};
 
@@ -125,8 +125,7 @@ pub(crate) fn split_host_ident_with(text: &str, strict: bool) -> Option<&str> {
     if host.is_empty() {
         return None;
     }
-    let (ident, message) = rest
-        .split_once(": ")
+    let (ident, message) = super::scan::split_colon_space(rest)
         .or_else(|| rest.strip_suffix(':').map(|ident| (ident, "")))?;
     let name = match ident.split_once('[') {
         Some((name, pid)) => {
@@ -148,8 +147,10 @@ pub(crate) fn split_host_ident_with(text: &str, strict: bool) -> Option<&str> {
 
 /// One framed line: the cleaned text and where its message lies in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Framed {
-    clean: String,
+pub struct Framed<'a> {
+    /// Borrowed from the input when the line needed no cleaning (nearly every line): framing
+    /// copies nothing then.
+    clean: Cow<'a, str>,
     message: Range<usize>,
     pub framing: Framing,
     pub stamp: Stamp,
@@ -160,7 +161,7 @@ pub struct Framed {
     pub damaged: bool,
 }
 
-impl Framed {
+impl Framed<'_> {
     /// The message: what the kernel (or the program) printed, without any framing.
     #[must_use]
     pub fn text(&self) -> &str {
@@ -169,21 +170,32 @@ impl Framed {
 
     /// Moves the message out.
     #[must_use]
-    pub fn into_text(mut self) -> String {
-        self.clean.truncate(self.message.end);
-        self.clean.split_off(self.message.start)
+    pub fn into_text(self) -> String {
+        match self.clean {
+            Cow::Borrowed(s) => s[self.message].to_owned(),
+            Cow::Owned(mut s) => {
+                s.truncate(self.message.end);
+                s.split_off(self.message.start)
+            }
+        }
     }
 }
 
 /// Frames one line (without its `\n`), trying every framing. Never fails: a line no framing
 /// recognises is [`Framing::None`] with its whole (cleaned) text.
 #[must_use]
-pub fn frame(line: &[u8]) -> Framed {
+pub fn frame(line: &[u8]) -> Framed<'_> {
     let cut = line.len() > MAX_LINE_BYTES;
     let line = &line[..line.len().min(MAX_LINE_BYTES)];
-    let decoded = String::from_utf8_lossy(line);
-    let lossy = matches!(decoded, std::borrow::Cow::Owned(_));
-    let clean = sanitize(&decoded);
+    // Nearly every line is printable ASCII: one scan proves it valid and clean.
+    let (clean, lossy) = match std::str::from_utf8(line) {
+        Ok(text) if is_plain(text) => (Cow::Borrowed(text), false),
+        Ok(text) => (sanitize(text), false),
+        Err(_) => (
+            Cow::Owned(sanitize(&String::from_utf8_lossy(line)).into_owned()),
+            true,
+        ),
+    };
     let body = unquote(&clean);
     let (framing, stamp, level, message) = frame_body(body);
     // `message` is a slice of `clean` (or an empty literal for lines without content).
@@ -225,15 +237,20 @@ fn frame_body<'a>(body: &'a str) -> Parts<'a> {
     };
     let first = body.as_bytes().first().copied();
     if matches!(first, Some(b'[' | b'<')) {
-        if let Some((ts, message)) = journal::frame_monotonic(body) {
-            return with_level((
-                Framing::JournalMonotonic,
-                Stamp::Monotonic(ts),
-                None,
-                message,
-            ));
-        }
-        if let Some((level, ts, message)) = printk::frame(body) {
+        // `[secs.micros]` is read once: a journal line (`host ident:` after it) or printk's.
+        let (level, stamped) = printk::split_level(body);
+        if let Some((ts, after)) = printk::split_timestamp(stamped) {
+            if level.is_none()
+                && let Some(message) = journal::message_after_stamp(after)
+            {
+                return with_level((
+                    Framing::JournalMonotonic,
+                    Stamp::Monotonic(ts),
+                    None,
+                    message,
+                ));
+            }
+            let message = printk::message_after_stamp(after);
             return with_level((Framing::Printk, Stamp::Monotonic(ts), level, message));
         }
         if let Some((wall, message)) = dmesg_ctime::frame(body) {
@@ -267,18 +284,19 @@ fn inner_printk(wall: WallClock, message: &str, outer: Framing) -> Parts<'_> {
     }
 }
 
+/// Printable ASCII and tab only: nothing to clean (C1 controls are multi-byte, so not here).
+fn is_plain(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || b == b'\t')
+}
+
 /// Drops what a terminal would not print: NUL, CR, other C0 controls except tab, DEL, and
 /// ANSI/VT100 escape sequences (CSI `ESC [ ... final`, or `ESC x`).
-pub(crate) fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    // Fast path: printable ASCII (and tab) only; C1 controls are multi-byte, so not here.
-    if text
-        .bytes()
-        .all(|b| (0x20..0x7f).contains(&b) || b == b'\t')
-    {
-        out.push_str(text);
-        return out;
+pub(crate) fn sanitize(text: &str) -> Cow<'_, str> {
+    if is_plain(text) {
+        return Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match c {
@@ -298,7 +316,7 @@ pub(crate) fn sanitize(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -59,8 +59,13 @@ pub(crate) fn split_caller(text: &str) -> &str {
 pub(crate) fn frame(text: &str) -> Option<(Option<u8>, u64, &str)> {
     let (level, rest) = split_level(text);
     let (ts_ns, rest) = split_timestamp(rest)?;
+    Some((level, ts_ns, message_after_stamp(rest)))
+}
+
+/// What follows the timestamp: the optional caller id, one space, the message.
+pub(crate) fn message_after_stamp(rest: &str) -> &str {
     let rest = split_caller(rest);
-    Some((level, ts_ns, rest.strip_prefix(' ').unwrap_or(rest)))
+    rest.strip_prefix(' ').unwrap_or(rest)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //!
 //! The buffer is read through `trace` (not `trace_pipe`), so reading does not consume it and a
 //! second reader (or a restarted daemon) sees the same evidence.
+mod ras;
+
 use std::{
     collections::BTreeMap,
     io,
@@ -183,6 +185,9 @@ fn parse_line(line: &str) -> Option<Event> {
                 .map_or_else(String::new, |m| m.trim_end_matches("\\n").to_owned()),
         },
         "aer_event" => aer_event(t.body)?,
+        "arm_event" => ras::arm_event(t.body)?,
+        "non_standard_event" => ras::non_standard_event(t.body)?,
+        "mc_event" => ras::mc_event(t.body)?,
         _ => return None,
     };
     let mut event = Event::new(t.ts_ns, Source::BootTrace, detail).with_raw(line.trim());
