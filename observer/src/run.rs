@@ -14,6 +14,7 @@ use crate::{
     event::{Detail, Event, Source},
     kernel::{
         capture,
+        clock_offset::{self, ClockOffset},
         tracefs::{Mount, Tracefs},
     },
     probes::{self, KernelView, LoadOptions, ProbeReport},
@@ -105,6 +106,19 @@ pub async fn run(
         mut ebpf,
     } = attach(&config, object)?;
     let (backlog, boot_status) = read_backlog(tracefs.as_ref().ok(), capture_kernel);
+    // Before the kernel log is read and before the capability drop: one clock for the timeline.
+    let clock = clock_offset::measure(std::path::Path::new(crate::sources::kmsg::KMSG_PATH));
+    match &clock {
+        Ok(o) => tracing::info!(
+            offset_ns = o.offset_ns,
+            uncertainty_ns = o.uncertainty_ns,
+            "kernel log clock offset from CLOCK_MONOTONIC measured"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot measure the kernel log clock offset; kernel-log times stay on the printk clock"
+        ),
+    }
 
     let mut status = initial_status(
         capture_kernel,
@@ -113,6 +127,7 @@ pub async fn run(
         boot_status,
         &backlog,
     );
+    status.set_clock_offset(&clock);
     let (out_tx, out_rx) = mpsc::channel(CHANNEL_BATCHES);
     let metrics = Metrics::new(capture_kernel, unix_now());
     metrics.set_probes(&attached.reports);
@@ -165,7 +180,7 @@ pub async fn run(
 
     let (live_tx, live_rx) = mpsc::channel(CHANNEL_BATCHES);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let fusion = fuse(backlog, live_rx, out);
+    let fusion = fuse(backlog, live_rx, out, clock.ok());
     let sources = read_sources(
         &mut ebpf,
         kmsg.as_mut(),
@@ -343,8 +358,10 @@ fn read_backlog(tracefs: Option<&Tracefs>, capture_kernel: bool) -> (Vec<Event>,
         Some(t) => {
             status.registered_events = boot_trace::registered_events(t.root());
             match boot_trace::harvest(t) {
-                Ok(mut boot) => {
+                Ok(harvest) => {
+                    let mut boot = harvest.events;
                     status.records = boot.len() as u64;
+                    status.records_by_event = harvest.records_by_event;
                     smmu_reset::attach_writes(&mut boot, capture_kernel);
                     events.extend(boot);
                 }
@@ -477,15 +494,17 @@ async fn start_http(addr: std::net::SocketAddr, metrics: Arc<Metrics>) -> Option
     }
 }
 
-/// The fusion stage: merges sightings of one event by several sources, passes everything else
+/// The fusion stage: moves kernel-log sightings onto `CLOCK_MONOTONIC` (`clock`, when it was
+/// measured), merges sightings of one event by several sources, passes everything else
 /// straight through. Returns the output (so the stop record goes last) and the number of
 /// merged duplicates.
 async fn fuse(
     backlog: Vec<Event>,
     mut live: mpsc::Receiver<Vec<Event>>,
     mut out: Output,
+    clock: Option<ClockOffset>,
 ) -> (Output, u64) {
-    let mut fusion = Fusion::new();
+    let mut fusion = clock.map_or_else(Fusion::new, Fusion::with_clock_offset);
     let now = monotonic_ns();
     let passed: Vec<Event> = backlog
         .into_iter()

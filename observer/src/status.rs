@@ -44,6 +44,17 @@ pub struct Status {
     /// from the crash kernel's reservation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_kib: Option<u64>,
+    /// `CLOCK_MONOTONIC` minus the kernel log's printk clock (ns), measured at start
+    /// ([`crate::kernel::clock_offset`]) and added to every kernel-log timestamp in the
+    /// timeline; absent when it could not be measured (then the two clocks are mixed as read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ns: Option<i64>,
+    /// How far off `clock_offset_ns` can be (ns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_uncertainty_ns: Option<u64>,
+    /// How the offset was measured, or why it could not be.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub clock_offset_method: String,
     /// Milliseconds from the process's start (its `/proc/self/stat` start time, in clock ticks:
     /// 10 ms steps at the usual 100 Hz) to ready, when every probe is attached and the dump
     /// may start: what the daemon makes the capture wait.
@@ -80,6 +91,35 @@ fn start_ticks(stat: &str) -> Option<u64> {
     after_comm.split_whitespace().nth(19)?.parse().ok()
 }
 
+impl Status {
+    /// Records a clock-offset measurement (or its failure).
+    pub fn set_clock_offset(
+        &mut self,
+        measured: &Result<
+            crate::kernel::clock_offset::ClockOffset,
+            crate::kernel::clock_offset::ClockOffsetError,
+        >,
+    ) {
+        match measured {
+            Ok(o) => {
+                self.clock_offset_ns = Some(o.offset_ns);
+                self.clock_offset_uncertainty_ns = Some(o.uncertainty_ns);
+                CLOCK_OFFSET_METHOD.clone_into(&mut self.clock_offset_method);
+            }
+            Err(e) => {
+                self.clock_offset_ns = None;
+                self.clock_offset_uncertainty_ns = None;
+                self.clock_offset_method = format!("not measured: {e}");
+            }
+        }
+    }
+}
+
+/// `clock_offset_method` of a successful measurement.
+pub const CLOCK_OFFSET_METHOD: &str = "marker written to /dev/kmsg between two \
+     clock_gettime(CLOCK_MONOTONIC) calls, read back; offset = their midpoint minus the \
+     record's printk time (best of 2); applied to kmsg events";
+
 /// `VmHWM` of this process from `/proc/self/status`, in KiB.
 #[must_use]
 pub fn peak_rss_kib() -> Option<u64> {
@@ -104,6 +144,10 @@ pub struct BootTraceStatus {
     pub registered_events: Vec<String>,
     /// Records harvested from the trace buffer.
     pub records: u64,
+    /// Trace records per event name (`kdo_smmu_write`, `aer_event`, ...): which boot-time
+    /// probe fired, and how often.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub records_by_event: BTreeMap<String, u64>,
     /// Why the boot trace could not be read, if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -128,6 +172,23 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unmeasured_offset_says_why_and_leaves_no_number() {
+        let mut s = Status::default();
+        s.set_clock_offset(&crate::kernel::clock_offset::measure(Path::new(
+            "/nonexistent/kmsg",
+        )));
+        assert_eq!(s.clock_offset_ns, None);
+        assert!(
+            s.clock_offset_method
+                .starts_with("not measured: cannot open /nonexistent/kmsg"),
+            "{}",
+            s.clock_offset_method
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert!(v.get("clock_offset_ns").is_none(), "{v}");
+    }
 
     #[test]
     fn peak_rss_is_read_from_proc() {
@@ -162,6 +223,10 @@ mod tests {
             ..Status::default()
         };
         s.events_by_source.insert(Source::Kmsg, 3);
+        s.set_clock_offset(&Ok(crate::kernel::clock_offset::ClockOffset {
+            offset_ns: -200_000_000,
+            uncertainty_ns: 6_000,
+        }));
         s.write_atomically(&path).unwrap();
         s.state = "stopped".into();
         s.write_atomically(&path).unwrap();
@@ -171,6 +236,14 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["capture_kernel"], true);
         assert_eq!(v["events_by_source"]["kmsg"], 3);
+        assert_eq!(v["clock_offset_ns"], -200_000_000);
+        assert_eq!(v["clock_offset_uncertainty_ns"], 6_000);
+        assert!(
+            v["clock_offset_method"]
+                .as_str()
+                .is_some_and(|m| m.contains("/dev/kmsg")),
+            "{v}"
+        );
         // Atomicity itself is the shared helper's (atomic_file tests).
     }
 }

@@ -114,6 +114,25 @@ fn ring_buffer_overrun_is_counted_and_reported() {
     assert_eq!(reported, Some(dropped), "the timeline reports the loss");
 }
 
+/// The printk clock's offset from `CLOCK_MONOTONIC` is measured on this kernel through
+/// `/dev/kmsg` (docs/timeline.md, One clock): a tight bracket, and an offset no larger than the
+/// time since boot (both clocks count from it).
+#[test]
+#[ignore = "needs root (writes a marker record to /dev/kmsg): cargo xtask test --root"]
+fn the_kernel_log_clock_offset_is_measured_on_this_kernel() {
+    require_root();
+    let offset = observer::kernel::clock_offset::measure(std::path::Path::new("/dev/kmsg"))
+        .expect("measuring through /dev/kmsg as root");
+    assert!(
+        offset.uncertainty_ns < 10_000_000,
+        "a marker write takes well under 10 ms: {offset:?}"
+    );
+    assert!(
+        offset.offset_ns.unsigned_abs() < observer::clock::monotonic_ns(),
+        "{offset:?}"
+    );
+}
+
 #[test]
 #[ignore = "needs root and the kernel's BPF: cargo xtask test --root"]
 fn ras_tracepoints_attach_where_the_kernel_has_them() {

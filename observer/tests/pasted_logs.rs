@@ -241,6 +241,53 @@ fn debian_makedumpfile_failure_is_named_and_not_blamed() {
     assert!(md.contains("makedumpfile Failed."), "{md}");
 }
 
+/// A server's capture kernel with several SMMUv3 instances (Grace and Kunpeng show a dozen,
+/// `arm-smmu-v3.<n>.auto` from the IORT), each probed and reset on its own: every instance is
+/// a reset of its own in the timeline and named in the header, and the fatal AER behind one
+/// of them is judged against the resets.
+#[test]
+fn several_smmus_each_reset_on_their_own() {
+    let (report, _) = report("arm64-multi-smmu.dmesg.log");
+    let instances = [
+        "arm-smmu-v3.0.auto",
+        "arm-smmu-v3.1.auto",
+        "arm-smmu-v3.9.auto",
+        "arm-smmu-v3.10.auto",
+    ];
+    let of_kind = |kind: &str| -> Vec<String> {
+        report
+            .timeline
+            .iter()
+            .filter_map(|e| match &e.detail {
+                Detail::SmmuProbe { smmu, .. } if kind == "probe" => Some(smmu.clone()),
+                Detail::SmmuReset { smmu, .. } if kind == "reset" => Some(smmu.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(of_kind("probe"), instances);
+    assert_eq!(of_kind("reset"), instances);
+    assert_eq!(report.header.smmu_instances, instances);
+    let v = &report.verdict;
+    assert_eq!(v.verdict, VerdictKind::Flagged, "{}", v.summary);
+    assert_eq!(
+        v.first_fatal.as_ref().map(|f| f.kind.as_str()),
+        Some("aer"),
+        "{:#?}",
+        v.evidence
+    );
+    let resets_in_evidence = v.evidence.iter().filter(|e| e.kind == "smmu_reset").count();
+    assert_eq!(resets_in_evidence, 4, "{:#?}", v.evidence);
+    assert!(
+        v.summary.starts_with(
+            "The capture kernel reset 4 enabled SMMUs (arm-smmu-v3.0.auto, arm-smmu-v3.1.auto, \
+             arm-smmu-v3.9.auto, arm-smmu-v3.10.auto) and 1 fatal sign(s) followed"
+        ),
+        "{}",
+        v.summary
+    );
+}
+
 /// A capture kernel on a firmware-first server whose memory errors reach EDAC through
 /// `ghes_edac`: the corrected record and `CE` line are shown, the `UE` line is the fatal sign.
 #[test]

@@ -55,6 +55,7 @@ done
 OUT=/lab/$BOOT
 mkdir -p "$OUT" || fail "cannot create $OUT on the 9p share"
 
+STARTED=$(up)
 /bin/kdump-dma-observer run --output "$OUT/timeline.jsonl" --status "$OUT/status.json" \
 	2>"$OUT/observer.stderr" &
 OBSERVER=$!
@@ -65,15 +66,16 @@ alive() { # the observer runs (and is not a zombie waiting to be reaped)
 	[ "$state" != Z ]
 }
 
-# Ready once it has written status.json (60 s bound: eBPF loading is slow under TCG).
+# Ready once it has written status.json (60 s bound: eBPF loading is slow under TCG). The
+# READY line says when the observer was started (the lab's time to ready, to 0.1 s).
 tries=0
 until [ -s "$OUT/status.json" ]; do
 	alive || fail "the observer exited before it was ready: $(tail -n 3 "$OUT/observer.stderr" | tr '\n' ' ')"
 	tries=$((tries + 1))
-	[ $tries -ge 240 ] && fail "the observer wrote no $OUT/status.json within 60 s"
-	sleep 0.25
+	[ $tries -ge 600 ] && fail "the observer wrote no $OUT/status.json within 60 s"
+	sleep 0.1
 done
-say "READY $BOOT uptime=$(up)"
+say "READY $BOOT uptime=$(up) observer_started=$STARTED"
 
 stop_observer() { # SIGTERM, then wait (bounded) for its clean stop
 	kill -TERM "$OBSERVER" 2>/dev/null

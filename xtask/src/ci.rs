@@ -105,7 +105,6 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
         &lab::LabArgs {
             scenario: lab::Which::All,
             kernel: None,
-            force: false,
             // CI holds the boot-trace fusion to account too (issue: reset merged from the
             // boot trace and kmsg, with its CR0 writes).
             strict: true,
@@ -114,6 +113,45 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
             deadline_scale: 1.0,
         },
     )?;
+
+    step(
+        "QEMU lab, kernel matrix (kdump-aer on 6.1, trixie and sid; 6.12 ran in lab all; `cargo xtask lab matrix` also boots trixie and sid and writes docs/probes.md)",
+    );
+    let matrix_args = lab::LabArgs {
+        scenario: lab::Which::Matrix,
+        kernel: None,
+        strict: true,
+        observer: None,
+        deb: None,
+        deadline_scale: 1.0,
+    };
+    let matrix = lab::run_plan(root, &matrix_args, &lab::matrix::ci_plan())?;
+    let rows: Vec<lab::matrix::Row> = outcomes
+        .iter()
+        .filter(|o| o.scenario == lab::scenario::Scenario::KdumpAer)
+        .chain(matrix.iter())
+        .map(lab::matrix::Row::read)
+        .collect();
+    eprintln!("{}", lab::matrix::summary(&rows));
+    // A probe that disappears on the newest kernel must show in docs/probes.md.
+    let probes_md = std::fs::read_to_string(root.join("docs/probes.md"))
+        .map_err(|e| anyhow::anyhow!("reading docs/probes.md: {e}"))?;
+    let drift: Vec<String> = rows
+        .iter()
+        .filter(|r| r.scenario == "kdump-aer" && !r.probes.is_empty())
+        .flat_map(|r| {
+            lab::matrix::probe_drift(&probes_md, r)
+                .into_iter()
+                .map(move |d| format!("{} ({}): {d}", r.kernel, r.release))
+        })
+        .collect();
+    anyhow::ensure!(
+        drift.is_empty(),
+        "docs/probes.md no longer matches the lab: {}; run `cargo xtask lab matrix` and commit docs/probes.md",
+        drift.join("; ")
+    );
+    let mut outcomes = outcomes;
+    outcomes.extend(matrix);
 
     let lab_line = lab::one_line(&outcomes, lab_started.elapsed());
     let lab_failed = outcomes.iter().filter(|o| !o.passed).count();
@@ -132,7 +170,6 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
         &lab::LabArgs {
             scenario: lab::Which::DebianKdump,
             kernel: None,
-            force: false,
             strict: true,
             observer: None,
             deb: Some(package.to_path_buf()),

@@ -43,7 +43,6 @@ pub(crate) fn run(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
         &lab::LabArgs {
             scenario: lab::Which::KdumpAer,
             kernel: None,
-            force: false,
             strict: false,
             observer: None,
             deb: None,

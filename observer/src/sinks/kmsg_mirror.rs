@@ -26,13 +26,20 @@ pub struct KmsgMirror {
     pub mirrored: u64,
 }
 
-/// Mirrors only what the kernel log does not already hold: events of the daemon's own
-/// sources (eBPF, boot trace, start/stop/loss lines), not the kernel log's own lines (a
+/// Mirrors what one of the daemon's own sources witnessed (eBPF, boot trace, start/stop/loss
+/// lines), also when the kernel log saw the same event and, on one clock, saw it first (a
+/// fatal AER error seen by the tracepoint and the log: the mirror line carries the merged
+/// fields to a console that may be all that survives). Not what only the kernel log holds (a
 /// mirrored `kernel_boot` would even split a console log into extra boots), and not self-test
 /// events.
 #[must_use]
 pub fn worth_mirroring(event: &Event) -> bool {
-    event.source != crate::event::Source::Kmsg && !matches!(event.detail, Detail::SelfTest { .. })
+    let own_witness = event.source != crate::event::Source::Kmsg
+        || event
+            .sources
+            .iter()
+            .any(|s| *s != crate::event::Source::Kmsg);
+    own_witness && !matches!(event.detail, Detail::SelfTest { .. })
 }
 
 impl KmsgMirror {
@@ -155,6 +162,12 @@ mod tests {
         let self_test = Event::new(1, Source::Ebpf, Detail::SelfTest { seq: 0, tid: 1 });
         assert!(!worth_mirroring(&self_test));
         assert!(!worth_mirroring(&aer()), "the kernel logged it already");
+        let mut merged = aer();
+        merged.sources = vec![Source::Kmsg, Source::Ebpf];
+        assert!(
+            worth_mirroring(&merged),
+            "the tracepoint saw it too, after the log line"
+        );
     }
 
     #[test]

@@ -212,6 +212,82 @@ mod tests {
         assert_eq!(reset.ts_ns, 1_352_980_000);
     }
 
+    /// A server's capture kernel (Grace, Kunpeng: a dozen SMMUv3 instances, named
+    /// `arm-smmu-v3.<n>.auto` from the IORT): each instance resets on its own, interleaved.
+    const MANY: &str = "\
+ swapper/0-1 [000] d.... 2.100000: kdo_smmu_write: (arm_smmu_write_reg_sync+0x0/0xc0) smmu=\"arm-smmu-v3.0.auto\" val=0x0 reg=0x20
+ swapper/0-1 [000] d.... 2.100400: kdo_smmu_write: (arm_smmu_write_reg_sync+0x0/0xc0) smmu=\"arm-smmu-v3.0.auto\" val=0xd reg=0x20
+ swapper/0-1 [000] d.... 2.300000: kdo_smmu_write: (arm_smmu_write_reg_sync+0x0/0xc0) smmu=\"arm-smmu-v3.9.auto\" val=0x0 reg=0x20
+ swapper/0-1 [000] d.... 2.300100: kdo_smmu_write: (arm_smmu_write_reg_sync+0x0/0xc0) smmu=\"arm-smmu-v3.10.auto\" val=0x0 reg=0x20
+ swapper/0-1 [000] d.... 2.300500: kdo_smmu_write: (arm_smmu_write_reg_sync+0x0/0xc0) smmu=\"arm-smmu-v3.9.auto\" val=0x8 reg=0x20
+ swapper/0-1 [000] d.... 2.300600: kdo_smmu_write: (arm_smmu_write_reg_sync+0x0/0xc0) smmu=\"arm-smmu-v3.10.auto\" val=0xd reg=0x20
+ swapper/0-1 [000] d.... 2.300900: kdo_smmu_write: (arm_smmu_write_reg_sync+0x0/0xc0) smmu=\"arm-smmu-v3.9.auto\" val=0xd reg=0x20
+";
+
+    /// A reset as seen: instance, its writes as (time in 100 µs, value), sources.
+    type Seen = (String, Vec<(u64, String)>, Vec<Source>);
+
+    fn announced(smmu: &str, ts_ns: u64) -> Event {
+        Event::new(
+            ts_ns,
+            Source::Kmsg,
+            Detail::SmmuReset {
+                smmu: smmu.into(),
+                writes: Vec::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn several_instances_each_get_their_own_writes() {
+        let mut events = boot_trace::parse(MANY);
+        // Announced: .0 and .9 (the log kept those lines); .10's line was lost.
+        events.push(announced("arm-smmu-v3.0.auto", 2_099_000_000));
+        events.push(announced("arm-smmu-v3.9.auto", 2_299_000_000));
+        attach_writes(&mut events, true);
+        let mut resets: Vec<Seen> = events
+            .iter()
+            .filter_map(|e| match &e.detail {
+                Detail::SmmuReset { smmu, writes } => Some((
+                    smmu.clone(),
+                    writes
+                        .iter()
+                        .map(|w| (w.ts_ns / 100_000, w.value.clone()))
+                        .collect(),
+                    e.sources.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
+        resets.sort();
+        let both = vec![Source::BootTrace, Source::Kmsg];
+        assert_eq!(
+            resets,
+            [
+                (
+                    "arm-smmu-v3.0.auto".to_owned(),
+                    vec![(21_000, "0x0".to_owned()), (21_004, "0xd".to_owned())],
+                    both.clone()
+                ),
+                (
+                    "arm-smmu-v3.10.auto".to_owned(),
+                    vec![(23_001, "0x0".to_owned()), (23_006, "0xd".to_owned())],
+                    Vec::new()
+                ),
+                (
+                    "arm-smmu-v3.9.auto".to_owned(),
+                    vec![
+                        (23_000, "0x0".to_owned()),
+                        (23_005, "0x8".to_owned()),
+                        (23_009, "0xd".to_owned())
+                    ],
+                    both
+                ),
+            ]
+        );
+        assert_eq!(events.len(), 3, "every write folded into its own reset");
+    }
+
     #[test]
     fn a_distant_announcement_is_not_matched() {
         let mut events = boot_trace::parse(WRITES);

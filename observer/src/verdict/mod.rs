@@ -171,18 +171,25 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
     let adopt = find(&|e| matches!(e.detail, Detail::SmmuAdopt { .. }));
     let handover = x86_handover::preserving_handover(range);
     let since = reset.as_ref().map(|r| r.index - offset).or(handover);
+    let other_resets = other_instances_reset(range, reset.as_ref().map(|r| r.index - offset));
     let Gathered {
         fatal_after,
         all,
         tool_failure,
-    } = gather(range, offset, since, [&reset, &adopt], handover);
+    } = gather(
+        range,
+        offset,
+        since,
+        [&reset, &adopt],
+        handover.into_iter().chain(other_resets.iter().copied()),
+    );
     let mut missing = caveats(range, &audit);
     missing.extend(pci_config::missing(range, &audit));
     let tool_note = dump_tool::note(tool_failure.as_ref());
 
     let (verdict, confidence, summary) = match (&reset, &adopt) {
         (Some(reset), _) => {
-            let smmu = smmu_of(&range[reset.index - offset]);
+            let smmu = smmus_reset(range, reset.index - offset, &other_resets);
             let strong = reset.sources.len() > 1 || reset.kind == "smmu_reset";
             match fatal_after.first() {
                 Some(first) => (
@@ -193,7 +200,7 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
                         Confidence::Medium
                     },
                     format!(
-                        "The capture kernel reset an enabled SMMU ({smmu}) and {} fatal sign(s) followed, the first ({}) {} after the reset.{tool_note}",
+                        "The capture kernel reset {smmu} and {} fatal sign(s) followed, the first ({}) {} after the reset.{tool_note}",
                         fatal_after.len(),
                         first.kind,
                         human_duration(first.ts_ns - reset.ts_ns)
@@ -207,7 +214,7 @@ fn judge_capture_boot(range: &[Event], offset: usize, audit: CmdlineAudit) -> Ve
                         Confidence::Medium
                     },
                     format!(
-                        "The capture kernel reset an enabled SMMU ({smmu}) and nothing fatal followed.{tool_note}"
+                        "The capture kernel reset {smmu} and nothing fatal followed.{tool_note}"
                     ),
                 ),
             }
@@ -271,12 +278,50 @@ struct Gathered {
 /// Collects the evidence of `range` (at `offset` in the timeline): the fatal signs from
 /// position `since`, the `found` reset/adopt, correctable errors, an explained dump-tool
 /// failure, the x86 hand-over.
+/// Positions of the first reset of every SMMU instance other than the one reset at `first`
+/// (servers have a dozen SMMUv3 instances, each reset on its own), in time order.
+fn other_instances_reset(range: &[Event], first: Option<usize>) -> Vec<usize> {
+    let Some(first) = first else {
+        return Vec::new();
+    };
+    let mut seen = vec![smmu_of(&range[first])];
+    let mut out = Vec::new();
+    for (i, e) in range.iter().enumerate() {
+        if i != first
+            && matches!(
+                e.detail,
+                Detail::SmmuReset { .. } | Detail::SmmuAdoptFallback { .. }
+            )
+        {
+            let smmu = smmu_of(e);
+            if !seen.contains(&smmu) {
+                seen.push(smmu);
+                out.push(i);
+            }
+        }
+    }
+    out
+}
+
+/// `an enabled SMMU (name)`, or `4 enabled SMMUs (a, b, c, d)` when several were reset.
+fn smmus_reset(range: &[Event], first: usize, others: &[usize]) -> String {
+    let names: Vec<String> = std::iter::once(first)
+        .chain(others.iter().copied())
+        .map(|i| smmu_of(&range[i]))
+        .collect();
+    if names.len() == 1 {
+        format!("an enabled SMMU ({})", names[0])
+    } else {
+        format!("{} enabled SMMUs ({})", names.len(), names.join(", "))
+    }
+}
+
 fn gather(
     range: &[Event],
     offset: usize,
     since: Option<usize>,
     found: [&Option<EvidenceRef>; 2],
-    handover: Option<usize>,
+    listed: impl Iterator<Item = usize>,
 ) -> Gathered {
     let records = ghes::fatal_records(range);
     let tool_failure = dump_tool::named_failure(range);
@@ -321,7 +366,7 @@ fn gather(
         .cloned()
         .chain(correctable.map(|(i, e)| evidence(offset + i, e)))
         .chain(excused.map(|i| evidence(offset + i, &range[i])))
-        .chain(handover.map(|i| evidence(offset + i, &range[i])))
+        .chain(listed.map(|i| evidence(offset + i, &range[i])))
         .collect();
     all.sort_by_key(|e| (e.ts_ns, e.index));
     all.dedup_by_key(|e| e.index);

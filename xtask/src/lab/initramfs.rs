@@ -115,9 +115,17 @@ fn add_libraries(a: &mut Archive, userland: &Userland) -> anyhow::Result<()> {
 /// Adds the lab's modules (decompressed) and the list /init loads them from; returns a summary.
 fn add_modules(a: &mut Archive, kernel: &Kernel) -> anyhow::Result<String> {
     let index = ModuleIndex::read(&kernel.modules)?;
-    let plan = index
-        .plan(MODULES)
-        .with_context(|| format!("modules of {}", kernel.release))?;
+    let plan = index.plan(MODULES).with_context(|| {
+        format!(
+            "kernel {} ({}) lacks a module the lab needs ({}: the virtio transport, the 9p \
+                 share that brings results home, the NIC that takes AER errors); minimal \
+                 flavours such as Debian's -cloud-arm64 have no 9p: use the generic \
+                 linux-image-<release>-arm64 of the same version",
+            kernel.release,
+            kernel.deb,
+            MODULES.join(", ")
+        )
+    })?;
     let mut list = String::new();
     let mut names = Vec::new();
     for rel in &plan.files {
@@ -162,5 +170,45 @@ fn decompress(source: &Path, rel: &str) -> anyhow::Result<(String, Vec<u8>)> {
             "{}: only .ko and .ko.xz modules are supported (Debian's compression)",
             source.display()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_without_9p_stops_naming_what_is_missing_and_what_to_do() {
+        let dir = std::env::temp_dir().join(format!("lab-initramfs-test-{}", std::process::id()));
+        let modules = dir.join("lib/modules/7.2.13+deb14-cloud-arm64");
+        std::fs::create_dir_all(&modules).unwrap();
+        std::fs::write(
+            modules.join("modules.dep"),
+            "kernel/drivers/net/virtio_net.ko.xz:\n",
+        )
+        .unwrap();
+        std::fs::write(
+            modules.join("modules.builtin"),
+            "kernel/drivers/virtio/virtio_pci.ko\n",
+        )
+        .unwrap();
+        let kernel = Kernel {
+            choice: crate::lab::kernel::KernelChoice::Suite("sid".into()),
+            release: "7.2.13+deb14-cloud-arm64".into(),
+            deb: "linux-image-7.2.13+deb14-cloud-arm64_7.2.13-1_arm64.deb".into(),
+            image: dir.join("vmlinuz"),
+            modules: modules.clone(),
+        };
+        let err = add_modules(&mut Archive::default(), &kernel)
+            .err()
+            .map(|e| format!("{e:#}"));
+        std::fs::remove_dir_all(&dir).ok();
+        let err = err.expect("a kernel without 9p cannot carry the lab's share");
+        assert!(
+            err.contains("kernel 7.2.13+deb14-cloud-arm64")
+                && err.contains("9pnet_virtio is neither in modules.dep nor in modules.builtin")
+                && err.contains("use the generic linux-image-<release>-arm64"),
+            "{err}"
+        );
     }
 }

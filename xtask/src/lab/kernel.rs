@@ -18,27 +18,35 @@ pub(crate) enum KernelChoice {
     Backports612,
     /// `linux-image-arm64` from bookworm (6.1).
     Bookworm61,
+    /// `linux-image-arm64` from another suite (`trixie`, `sid`).
+    Suite(String),
     /// A `linux-image-*.deb` file.
     Deb(PathBuf),
+    /// A folder holding a `linux-image-*.deb` (and, for Debian 14's split kernel, its siblings).
+    Dir(PathBuf),
 }
 
 impl KernelChoice {
     pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
         Ok(match text {
-            "6.12" => Self::Backports612,
-            "6.1" => Self::Bookworm61,
+            "6.12" | "bookworm-backports" => Self::Backports612,
+            "6.1" | "bookworm" => Self::Bookworm61,
+            suite if packages::SUITES.contains(&suite) => Self::Suite(suite.to_owned()),
             path if Path::new(path).extension().is_some_and(|e| e == "deb") => {
                 let p = PathBuf::from(path);
                 ensure!(p.is_file(), "--kernel {path}: no such file");
                 Self::Deb(p)
             }
+            path if Path::new(path).is_dir() => Self::Dir(PathBuf::from(path)),
             other => bail!(
-                "--kernel {other}: expected 6.12 (bookworm-backports), 6.1 (bookworm) or the path of a linux-image-*.deb"
+                "--kernel {other}: expected a suite ({}), 6.12 (bookworm-backports), 6.1 \
+                 (bookworm), the path of a linux-image-*.deb, or a folder of .debs",
+                packages::SUITES.join(", ")
             ),
         })
     }
 
-    /// The 6.1 kernel's vmcore is unusable in this lab (see `refuses_kdump`).
+    /// bookworm's 6.1, whose vmcore is broken in this lab (`VMCORE_61`).
     #[must_use]
     pub(crate) fn is_61(&self) -> bool {
         matches!(self, Self::Bookworm61)
@@ -46,11 +54,11 @@ impl KernelChoice {
 }
 
 impl Kernel {
-    /// Short name for messages and folder names: `6.12`, `6.1`, or the release of a `.deb`.
+    /// Short name for messages and folder names: `6.12`, `6.1`, a suite, or the release of a `.deb`.
     #[must_use]
     pub(crate) fn label(&self) -> String {
         match self.choice {
-            KernelChoice::Deb(_) => self.release.clone(),
+            KernelChoice::Deb(_) | KernelChoice::Dir(_) => self.release.clone(),
             _ => self.choice.to_string(),
         }
     }
@@ -69,7 +77,8 @@ impl fmt::Display for KernelChoice {
         match self {
             Self::Backports612 => f.write_str("6.12"),
             Self::Bookworm61 => f.write_str("6.1"),
-            Self::Deb(p) => write!(f, "{}", p.display()),
+            Self::Suite(s) => f.write_str(s),
+            Self::Deb(p) | Self::Dir(p) => write!(f, "{}", p.display()),
         }
     }
 }
@@ -88,56 +97,58 @@ pub(crate) struct Kernel {
     pub modules: PathBuf,
 }
 
+/// The packages of Debian 14's split kernel that `linux-image-<release>` depends on.
+const SPLIT_PARTS: [&str; 3] = ["linux-binary-", "linux-modules-", "linux-base-"];
+
 /// Fetches (if needed), unpacks and depmods the kernel `choice` names.
 pub(crate) fn prepare(
     cache: &Path,
     apt: &mut packages::Apt,
     choice: &KernelChoice,
 ) -> anyhow::Result<Kernel> {
-    let deb = match choice {
-        KernelChoice::Deb(path) => path.clone(),
-        KernelChoice::Backports612 | KernelChoice::Bookworm61 => {
-            let release = matches!(choice, KernelChoice::Backports612).then_some(host::BACKPORTS);
-            // The meta package says which image package it means in that suite.
-            let meta = apt.require("linux-image-arm64", release)?;
-            let image = meta
-                .depends
-                .iter()
-                .find(|d| d.starts_with("linux-image-"))
-                .with_context(|| {
-                    format!(
-                        "linux-image-arm64 {} depends on no linux-image-* package",
-                        meta.version
-                    )
-                })?;
-            let package = apt.require(image, release)?;
-            let mut debs = packages::download(cache, std::slice::from_ref(&package))?;
-            debs.pop().context("download returned nothing")?
+    let (deb, debs) = match choice {
+        KernelChoice::Deb(path) => (path.clone(), with_siblings(cache, path)?),
+        KernelChoice::Dir(dir) => {
+            let path = image_deb_in(dir)?;
+            (path.clone(), with_siblings(cache, &path)?)
         }
+        // The lab's default kernels come from the host's apt lists, as `cargo xtask setup
+        // --lab` configured them (bookworm and its backports).
+        KernelChoice::Backports612 | KernelChoice::Bookworm61 => {
+            let deb = from_host_apt(cache, apt, choice)?;
+            (deb.clone(), vec![deb])
+        }
+        KernelChoice::Suite(suite) => from_suite(cache, &packages::SuiteApt::open(cache, suite)?)?,
     };
-    let root = packages::extract(cache, &deb)?;
-    let boot = root.join("boot");
-    let vmlinuz = std::fs::read_dir(&boot)
-        .with_context(|| format!("{}: the package has no /boot", deb.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("vmlinuz-") || n.starts_with("vmlinux-"))
-        })
-        .with_context(|| format!("{}: no boot/vmlinuz-* in the package", deb.display()))?;
-    let release = vmlinuz
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.split_once('-'))
-        .map(|(_, r)| r.to_owned())
-        .context("vmlinuz file name without a release")?;
+    let stem = packages::deb_stem(&deb)?.to_owned();
+    let root = if debs.len() == 1 {
+        packages::extract(cache, &deb)?
+    } else {
+        packages::extract_all(cache, &debs, &format!("{stem}+split"))?
+    };
+    let (vmlinuz, release) = find_image(&root).with_context(|| {
+        format!(
+            "{}: expected boot/vmlinuz-<release> (Debian <= 13) or \
+             usr/lib/modules/<release>/vmlinuz (Debian 14's linux-binary-<release>) in {}",
+            deb.display(),
+            debs.iter()
+                .filter_map(|d| d.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        )
+    })?;
     let modules = ["lib/modules", "usr/lib/modules"]
         .iter()
         .map(|d| root.join(d).join(&release))
-        .find(|d| d.is_dir())
-        .with_context(|| format!("{}: no lib/modules/{release}", deb.display()))?;
+        .find(|d| d.join("kernel").is_dir())
+        .with_context(|| {
+            format!(
+                "{}: no lib/modules/{release}/kernel (the modules; Debian 14 ships them in \
+                 linux-modules-{release})",
+                deb.display()
+            )
+        })?;
     let image = uncompressed_image(&vmlinuz)?;
     if !modules.join("modules.dep").exists() {
         depmod(&root, &modules, &release)?;
@@ -145,13 +156,216 @@ pub(crate) fn prepare(
     Ok(Kernel {
         choice: choice.clone(),
         release,
-        deb: deb
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        deb: stem + ".deb",
         image,
         modules,
     })
+}
+
+/// `boot/vmlinuz-<release>` or `usr/lib/modules/<release>/vmlinuz` under an unpacked tree.
+fn find_image(root: &Path) -> Option<(PathBuf, String)> {
+    let boot = std::fs::read_dir(root.join("boot"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_owned();
+            let release = name
+                .strip_prefix("vmlinuz-")
+                .or_else(|| name.strip_prefix("vmlinux-"))?;
+            Some((e.path(), release.to_owned()))
+        });
+    let split = ["usr/lib/modules", "lib/modules"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).into_iter().flatten())
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let image = e.path().join("vmlinuz");
+            image
+                .is_file()
+                .then(|| (image, e.file_name().to_string_lossy().into_owned()))
+        });
+    boot.chain(split).next()
+}
+
+/// The one `linux-image-<release>*.deb` in `dir` (not a meta package, not `-dbg`).
+fn image_deb_in(dir: &Path) -> anyhow::Result<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(is_image_deb_name)
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => bail!(
+            "--kernel {}: expected a linux-image-<release>_<version>_arm64.deb in the folder, found none",
+            dir.display()
+        ),
+        _ => bail!(
+            "--kernel {}: expected one linux-image-*.deb in the folder, found {}: name the file instead",
+            dir.display(),
+            found
+                .iter()
+                .filter_map(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `linux-image-7.2.13+deb14-arm64_7.2.13-1_arm64.deb`, not `linux-image-arm64_...` (meta) nor
+/// `...-dbg_...`.
+fn is_image_deb_name(name: &str) -> bool {
+    let Some(package) = name
+        .strip_suffix("_arm64.deb")
+        .and_then(|n| n.split('_').next())
+    else {
+        return false;
+    };
+    package
+        .strip_prefix("linux-image-")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        && !package.ends_with("-dbg")
+        && !package.ends_with("-unsigned")
+}
+
+/// `deb` and, for a Debian 14 `linux-image-<release>` (which holds no kernel), the
+/// `linux-binary-`, `linux-modules-` and `linux-base-<release>` packages of the same version:
+/// taken from next to `deb`, from the cache, or downloaded from the first lab suite that has them.
+fn with_siblings(cache: &Path, deb: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let package = packages::control(deb)?;
+    ensure!(
+        package.name.starts_with("linux-image-"),
+        "{}: package {} is not a linux-image-* package",
+        deb.display(),
+        package.name
+    );
+    let parts = split_parts(&package);
+    if parts.is_empty() {
+        return Ok(vec![deb.to_path_buf()]);
+    }
+    let mut out = vec![deb.to_path_buf()];
+    let near = deb.parent().unwrap_or(Path::new("."));
+    let mut missing = Vec::new();
+    for part in parts {
+        let wanted = packages::Package {
+            name: part.clone(),
+            version: package.version.clone(),
+            depends: Vec::new(),
+        };
+        let file = wanted.file_name();
+        if let Some(p) = [near.join(&file), cache.join("debs").join(&file)]
+            .into_iter()
+            .find(|p| p.is_file())
+        {
+            out.push(p);
+        } else {
+            missing.push(wanted);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    for suite in packages::SUITES.iter().rev() {
+        let apt = packages::SuiteApt::open(cache, suite)?;
+        let first = &missing[0];
+        if apt
+            .show(&format!("{}={}", first.name, first.version))?
+            .is_some()
+        {
+            eprintln!(
+                "lab: {} is split (Debian 14); fetching {} from {suite}",
+                package.name,
+                missing
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            out.extend(apt.download(cache, &missing)?);
+            return Ok(out);
+        }
+    }
+    bail!(
+        "{}: {} {} is Debian 14's split kernel and needs {} version {}; they are not next to it \
+         in {}, not in {}, and no lab suite ({}) has that version: put them next to the .deb",
+        deb.display(),
+        package.name,
+        package.version,
+        missing
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        package.version,
+        near.display(),
+        cache.join("debs").display(),
+        packages::SUITES.join(", ")
+    )
+}
+
+/// The split packages a `linux-image-<release>` depends on (empty for the /boot layout).
+fn split_parts(image: &packages::Package) -> Vec<String> {
+    image
+        .depends
+        .iter()
+        .filter(|d| SPLIT_PARTS.iter().any(|p| d.starts_with(p)))
+        .cloned()
+        .collect()
+}
+
+/// bookworm's or bookworm-backports' `linux-image-arm64` -> its `linux-image-<release>`,
+/// resolved in the host's apt lists and downloaded.
+fn from_host_apt(
+    cache: &Path,
+    apt: &mut packages::Apt,
+    choice: &KernelChoice,
+) -> anyhow::Result<PathBuf> {
+    let release = matches!(choice, KernelChoice::Backports612).then_some(host::BACKPORTS);
+    // The meta package says which image package it means in that suite.
+    let meta = apt.require("linux-image-arm64", release)?;
+    let image = meta
+        .depends
+        .iter()
+        .find(|d| d.starts_with("linux-image-"))
+        .with_context(|| {
+            format!(
+                "linux-image-arm64 {} depends on no linux-image-* package",
+                meta.version
+            )
+        })?;
+    let package = apt.require(image, release)?;
+    let mut debs = packages::download(cache, std::slice::from_ref(&package))?;
+    debs.pop().context("download returned nothing")
+}
+
+/// The suite's `linux-image-arm64` -> its `linux-image-<release>` (and split parts), downloaded.
+fn from_suite(cache: &Path, apt: &packages::SuiteApt) -> anyhow::Result<(PathBuf, Vec<PathBuf>)> {
+    let meta = apt.require("linux-image-arm64")?;
+    let image = meta
+        .depends
+        .iter()
+        .find(|d| d.starts_with("linux-image-"))
+        .with_context(|| {
+            format!(
+                "linux-image-arm64 {} in {} depends on no linux-image-* package",
+                meta.version, apt.suite
+            )
+        })?;
+    let image = apt.require(image)?;
+    let mut wanted = vec![image.clone()];
+    for part in split_parts(&image) {
+        wanted.push(apt.require(&format!("{part}={}", image.version))?);
+    }
+    let debs = apt.download(cache, &wanted)?;
+    Ok((debs[0].clone(), debs))
 }
 
 /// arm64 `Image` magic `ARM\x64` at offset 0x38.
@@ -348,5 +562,98 @@ kernel/net/core/failover.ko.xz:\n";
         );
         let err = index.plan(&["nosuch"]).unwrap_err().to_string();
         assert!(err.contains("nosuch is neither"), "{err}");
+    }
+
+    #[test]
+    fn parses_suites_and_rejects_other_words_naming_what_is_expected() {
+        assert_eq!(
+            KernelChoice::parse("sid").unwrap(),
+            KernelChoice::Suite("sid".into())
+        );
+        assert_eq!(
+            KernelChoice::parse("trixie").unwrap(),
+            KernelChoice::Suite("trixie".into())
+        );
+        assert_eq!(
+            KernelChoice::parse("bookworm-backports").unwrap(),
+            KernelChoice::Backports612
+        );
+        assert_eq!(
+            KernelChoice::parse("bookworm").unwrap(),
+            KernelChoice::Bookworm61
+        );
+        let err = KernelChoice::parse("buster").unwrap_err().to_string();
+        assert!(
+            err.contains("expected a suite (bookworm, bookworm-backports, trixie, sid)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn recognises_image_packages_by_file_name() {
+        assert!(is_image_deb_name(
+            "linux-image-7.2.13+deb14-arm64_7.2.13-1_arm64.deb"
+        ));
+        assert!(is_image_deb_name(
+            "linux-image-6.1.0-44-arm64_6.1.164-1_arm64.deb"
+        ));
+        assert!(!is_image_deb_name("linux-image-arm64_7.2.13-1_arm64.deb"));
+        assert!(!is_image_deb_name(
+            "linux-image-6.1.0-44-arm64-dbg_6.1.164-1_arm64.deb"
+        ));
+        assert!(!is_image_deb_name(
+            "linux-binary-7.2.13+deb14-arm64_7.2.13-1_arm64.deb"
+        ));
+    }
+
+    #[test]
+    fn split_image_names_its_binary_modules_and_base_packages() {
+        let split = packages::Package {
+            name: "linux-image-7.2.13+deb14-arm64".into(),
+            version: "7.2.13-1".into(),
+            depends: [
+                "linux-base",
+                "dracut",
+                "linux-base-7.2.13+deb14-arm64",
+                "linux-binary-7.2.13+deb14-arm64",
+                "linux-modules-7.2.13+deb14-arm64",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        };
+        assert_eq!(
+            split_parts(&split),
+            [
+                "linux-base-7.2.13+deb14-arm64",
+                "linux-binary-7.2.13+deb14-arm64",
+                "linux-modules-7.2.13+deb14-arm64"
+            ]
+        );
+        let classic = packages::Package {
+            depends: ["kmod", "linux-base", "initramfs-tools"]
+                .map(str::to_owned)
+                .to_vec(),
+            ..split
+        };
+        assert!(split_parts(&classic).is_empty());
+    }
+
+    #[test]
+    fn finds_the_image_in_either_layout() {
+        let tmp = std::env::temp_dir().join(format!("lab-kernel-test-{}", std::process::id()));
+        let boot = tmp.join("a/boot");
+        std::fs::create_dir_all(&boot).unwrap();
+        std::fs::write(boot.join("vmlinuz-6.12.95+deb12-arm64"), b"x").unwrap();
+        let split = tmp.join("b/usr/lib/modules/7.2.13+deb14-arm64");
+        std::fs::create_dir_all(&split).unwrap();
+        std::fs::write(split.join("vmlinuz"), b"x").unwrap();
+        std::fs::create_dir_all(tmp.join("c/usr/share")).unwrap();
+        let a = find_image(&tmp.join("a")).unwrap();
+        let b = find_image(&tmp.join("b")).unwrap();
+        let c = find_image(&tmp.join("c"));
+        std::fs::remove_dir_all(&tmp).ok();
+        assert_eq!(a.1, "6.12.95+deb12-arm64");
+        assert_eq!(b, (split.join("vmlinuz"), "7.2.13+deb14-arm64".to_owned()));
+        assert_eq!(c, None);
     }
 }

@@ -18,6 +18,7 @@
 //! | `checks.rs` | assertions on the observer's status.json and timeline.jsonl (and console.log) |
 //! | `report.rs` | the host observer's `report`: report.md/.html/.json, verdict.json, verdict checks |
 //! | `metrics.rs` | the capture kernel's kdump-dma-observer.prom: present, agrees, promtool |
+//! | `matrix.rs` | `lab matrix`: kdump-aer on 6.1, 6.12, trixie and sid; its table; docs/probes.md |
 //! | `distro/` | `debian-kdump`: a real Debian system with systemd and kdump-tools (its own table) |
 //! | `../../lab/init.sh` | the guest's /init (busybox sh) |
 pub(crate) mod checks;
@@ -27,6 +28,7 @@ pub(crate) mod distro;
 pub(crate) mod host;
 pub(crate) mod initramfs;
 pub(crate) mod kernel;
+pub(crate) mod matrix;
 pub(crate) mod metrics;
 pub(crate) mod needed;
 pub(crate) mod packages;
@@ -51,12 +53,14 @@ use kernel::KernelChoice;
 use runner::Outcome;
 use scenario::Scenario;
 
-/// Why kdump scenarios are refused on 6.1 (its /proc/vmcore is unreadable in this lab).
-pub(crate) const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture kernel boots and \
-     resets the SMMU, but its /proc/vmcore is broken in this setup: a bogus size \
-     (18446668904714547200) and an ELF header vmcore-dmesg rejects (`No program header \
+/// A known issue of kdump scenarios on 6.1, recorded with their result (and checked, never
+/// blocking: `checks::vmcore_sane`).
+pub(crate) const VMCORE_61: &str = "on Debian's 6.1 kernel (6.1.0-*-arm64) the capture kernel boots, \
+     resets the SMMU and runs the observer, but its /proc/vmcore is broken in this setup: a bogus \
+     size (18446668904714547200) and an ELF header vmcore-dmesg rejects (`No program header \
      covering vaddr ...`), with or without nokaslr; kexec-tools 2.0.25 and 6.1 most likely \
-     disagree on the arm64 linear-map layout. Use --kernel 6.12 for kdump.";
+     disagree on the arm64 linear-map layout. The observer's VMCOREINFO (crashed kernel, crash \
+     time) is missing there.";
 
 /// The scenario argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -94,6 +98,12 @@ pub(crate) enum Which {
     /// What CI runs: boot, kdump, kdump-aer, external-abort, capture-panic, kdump-reset-aer
     /// and kdump-compat on 6.12, and boot on 6.1.
     All,
+    /// kdump-aer on 6.1 (bookworm), 6.12 (bookworm-backports), trixie and sid (Debian 14's
+    /// split kernel packages), and boot on trixie and sid: a table per kernel (result,
+    /// verdict, probes attached, the observer's time to ready, peak memory, clock offset),
+    /// and docs/probes.md (which probe attached, which boot-time probe fired, per kernel).
+    /// 6.1's broken /proc/vmcore is a known issue there (a non-blocking check), not a refusal.
+    Matrix,
     /// A real Debian 12 arm64 system (systemd, kdump-tools, 6.12 from bookworm-backports; base
     /// image built once with mmdebstrap and cached) with the project's .deb installed: `setup
     /// --apply`, sysrq crash, the capture kernel runs the observer's unit before kdump-tools'
@@ -149,7 +159,10 @@ pub(crate) enum Which {
 ///   cargo xtask lab capture-panic
 ///   cargo xtask lab boot --kernel 6.1
 ///   cargo xtask lab kdump --kernel ~/linux-image-6.18.0-custom_arm64.deb
+///   cargo xtask lab kdump-aer --kernel sid
+///   cargo xtask lab kdump-aer --kernel ~/linux-image-7.2.13+deb14-arm64_7.2.13-1_arm64.deb
 ///   cargo xtask lab all
+///   cargo xtask lab matrix
 ///   cargo xtask lab debian-kdump
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -157,14 +170,15 @@ pub(crate) struct LabArgs {
     /// The scenario to run.
     #[arg(value_enum)]
     pub scenario: Which,
-    /// Guest kernel: 6.12 (bookworm-backports' linux-image-arm64), 6.1 (bookworm's), or the
-    /// path of a linux-image-*.deb for arm64. Not with `all`, which runs its own list.
-    #[arg(long, value_name = "6.12|6.1|DEB")]
+    /// Guest kernel: 6.12 (bookworm-backports' linux-image-arm64, from the host's apt lists),
+    /// 6.1 (bookworm's); a suite (bookworm, bookworm-backports, trixie, sid), resolved with the
+    /// lab's own apt configuration under the cache, never the host's sources; the path of an
+    /// arm64 linux-image-*.deb in either layout (/boot, or Debian 14's split packages, whose
+    /// linux-binary-, linux-modules- and linux-base- siblings are taken from next to it, from
+    /// the cache, or fetched from a lab suite); or a folder holding one. Not with `all` or
+    /// `matrix`, which run their own lists.
+    #[arg(long, value_name = "6.12|6.1|SUITE|DEB|DIR")]
     pub kernel: Option<String>,
-    /// Run kdump scenarios on 6.1 anyway (refused by default: its vmcore is broken here; the
-    /// result records that known issue).
-    #[arg(long)]
-    pub force: bool,
     /// Fail scenarios on non-blocking checks too (the boot-trace check of kdump-aer), except
     /// those that report a known observer bug.
     #[arg(long)]
@@ -202,6 +216,13 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
             "`lab {}` is not a scenario of the initramfs lab: `lab::distro::run` runs it",
             distro::NAME
         ),
+        Which::Matrix => {
+            ensure!(
+                args.kernel.is_none(),
+                "`lab matrix` runs its own kernels (6.1, 6.12, trixie, sid); drop --kernel"
+            );
+            matrix::plan()
+        }
         Which::All => {
             ensure!(
                 args.kernel.is_none(),
@@ -215,14 +236,6 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
             plan
         }
     };
-    for (scenario, kernel) in &plan {
-        if kernel.is_61() && scenario.is_kdump() && !args.force {
-            bail!(
-                "refusing `{}` on 6.1: {VMCORE_61} (--force runs it anyway and records this in result.json)",
-                scenario.name()
-            );
-        }
-    }
     Ok(plan)
 }
 
@@ -232,6 +245,15 @@ pub(crate) fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
         return distro::run_cli(root, args);
     }
     let outcomes = run(root, args)?;
+    if args.scenario == Which::Matrix {
+        let rows: Vec<matrix::Row> = outcomes.iter().map(matrix::Row::read).collect();
+        eprintln!("{}", matrix::summary(&rows));
+        matrix::write_probes_md(root, &rows)?;
+        eprintln!(
+            "lab matrix: wrote {}",
+            root.join("docs/probes.md").display()
+        );
+    }
     let failed = outcomes.iter().filter(|o| !o.passed).count();
     if failed > 0 {
         bail!(
@@ -245,6 +267,15 @@ pub(crate) fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
 /// Runs the scenarios `args` names and prints the summary table; returns every outcome, passed
 /// or not (`Err` is for the harness itself: setup, build, packages).
 pub(crate) fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
+    run_plan(root, args, &plan(args)?)
+}
+
+/// [`run`] over an explicit list of scenarios and kernels (CI's subset of the matrix).
+pub(crate) fn run_plan(
+    root: &Path,
+    args: &LabArgs,
+    plan: &[(Scenario, KernelChoice)],
+) -> anyhow::Result<Vec<Outcome>> {
     ensure!(
         args.deadline_scale > 0.0 && args.deadline_scale.is_finite(),
         "--deadline-scale must be a positive number"
@@ -254,7 +285,6 @@ pub(crate) fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
         "--deb is for `lab {}` only: the other scenarios run the bare binary",
         distro::NAME
     );
-    let plan = plan(args)?;
     let started = Instant::now();
     crate::lab::host::setup()?;
 
@@ -291,7 +321,7 @@ pub(crate) fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
 
     // One kernel tree and one pair of images per kernel in the plan.
     let mut kernels: BTreeMap<String, (kernel::Kernel, initramfs::Initrds)> = BTreeMap::new();
-    for (_, choice) in &plan {
+    for (_, choice) in plan {
         let key = choice.to_string();
         if kernels.contains_key(&key) {
             continue;
@@ -312,20 +342,14 @@ pub(crate) fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
     let prepared = started.elapsed();
 
     let mut outcomes = Vec::new();
-    for (scenario, choice) in &plan {
+    for (scenario, choice) in plan {
         let (kernel, initrds) = &kernels[&choice.to_string()];
         let dir_name = match choice {
             KernelChoice::Backports612 => scenario.name().to_owned(),
             _ => format!("{}-{}", scenario.name(), kernel.label()),
         };
         let known_issues = if kernel.is_debian_61() && scenario.is_kdump() {
-            ensure!(
-                args.force,
-                "refusing `{}` on {} (Debian's 6.1): {VMCORE_61} (--force runs it anyway)",
-                scenario.name(),
-                kernel.release
-            );
-            vec![format!("--force: {VMCORE_61}")]
+            vec![VMCORE_61.to_owned()]
         } else {
             Vec::new()
         };
@@ -413,11 +437,10 @@ pub(crate) fn one_line(outcomes: &[Outcome], total: std::time::Duration) -> Stri
 mod tests {
     use super::*;
 
-    fn args(scenario: Which, kernel: Option<&str>, force: bool) -> LabArgs {
+    fn args(scenario: Which, kernel: Option<&str>) -> LabArgs {
         LabArgs {
             scenario,
             kernel: kernel.map(str::to_owned),
-            force,
             strict: false,
             observer: None,
             deb: None,
@@ -427,7 +450,7 @@ mod tests {
 
     #[test]
     fn all_is_the_ci_matrix() {
-        let p = plan(&args(Which::All, None, false)).unwrap();
+        let p = plan(&args(Which::All, None)).unwrap();
         let names: Vec<String> = p.iter().map(|(s, k)| format!("{} {k}", s.name())).collect();
         assert_eq!(
             names,
@@ -442,18 +465,29 @@ mod tests {
                 "boot 6.1"
             ]
         );
-        assert!(plan(&args(Which::All, Some("6.1"), false)).is_err());
+        assert!(plan(&args(Which::All, Some("6.1"))).is_err());
     }
 
     #[test]
-    fn kdump_on_61_is_refused_with_the_reason_unless_forced() {
-        let err = plan(&args(Which::Kdump, Some("6.1"), false))
+    fn matrix_runs_its_own_kernels_and_refuses_one_more() {
+        assert_eq!(
+            plan(&args(Which::Matrix, None)).unwrap(),
+            matrix::plan(),
+            "lab matrix runs the matrix's plan"
+        );
+        let err = plan(&args(Which::Matrix, Some("sid")))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("vmcore is broken"), "{err}");
-        assert!(err.contains("--force"), "{err}");
-        assert!(plan(&args(Which::Kdump, Some("6.1"), true)).is_ok());
-        assert!(plan(&args(Which::Boot, Some("6.1"), false)).is_ok());
-        assert!(plan(&args(Which::Boot, Some("5.10"), false)).is_err());
+        assert!(err.contains("drop --kernel"), "{err}");
+    }
+
+    #[test]
+    fn kdump_on_61_runs_and_other_words_are_refused() {
+        assert!(plan(&args(Which::Kdump, Some("6.1"))).is_ok());
+        assert!(plan(&args(Which::Boot, Some("6.1"))).is_ok());
+        let err = plan(&args(Which::Boot, Some("5.10")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected a suite"), "{err}");
     }
 }

@@ -9,7 +9,7 @@ use std::{
     time::Instant,
 };
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, ensure};
 use serde_json::{Value, json};
 
 use crate::cmd;
@@ -260,6 +260,15 @@ fn parse_depends(list: &str) -> Vec<String> {
 
 /// Downloads the packages not in the cache yet; returns each one's `.deb` path, in order.
 pub(crate) fn download(cache: &Path, packages: &[Package]) -> anyhow::Result<Vec<PathBuf>> {
+    download_with(cache, packages, None)
+}
+
+/// As [`download`], with apt reading `apt_config` (`APT_CONFIG`) instead of the host's setup.
+fn download_with(
+    cache: &Path,
+    packages: &[Package],
+    apt_config: Option<&Path>,
+) -> anyhow::Result<Vec<PathBuf>> {
     let debs = cache.join("debs");
     std::fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
     let missing: Vec<&Package> = packages
@@ -285,6 +294,9 @@ pub(crate) fn download(cache: &Path, packages: &[Package]) -> anyhow::Result<Vec
         let mut apt = Command::new("apt-get");
         // Root's downloads would otherwise warn that the `_apt` user cannot write here.
         apt.args(["download", "-o", "APT::Sandbox::User=root"]);
+        if let Some(config) = apt_config {
+            apt.env("APT_CONFIG", config);
+        }
         apt.args(
             missing
                 .iter()
@@ -314,19 +326,48 @@ pub(crate) fn download(cache: &Path, packages: &[Package]) -> anyhow::Result<Vec
 
 /// Unpacks `deb` under `<cache>/x/` once; returns the folder.
 pub(crate) fn extract(cache: &Path, deb: &Path) -> anyhow::Result<PathBuf> {
-    let stem = deb
-        .file_name()
+    let stem = deb_stem(deb)?;
+    extract_all(cache, std::slice::from_ref(&deb.to_path_buf()), stem)
+}
+
+/// `linux-image-..._arm64` of `.../linux-image-..._arm64.deb`.
+pub(crate) fn deb_stem(deb: &Path) -> anyhow::Result<&str> {
+    deb.file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".deb"))
-        .with_context(|| format!("{} is not a .deb file name", deb.display()))?;
-    let dir = cache.join("x").join(stem);
+        .with_context(|| format!("{} is not a .deb file name", deb.display()))
+}
+
+/// Unpacks every one of `debs` into one folder `<cache>/x/<name>` once (Debian 14's kernel is
+/// split over several packages that install into one tree); returns the folder.
+pub(crate) fn extract_all(cache: &Path, debs: &[PathBuf], name: &str) -> anyhow::Result<PathBuf> {
+    let dir = cache.join("x").join(name);
     if dir.is_dir() {
         return Ok(dir);
     }
     let tmp = cache
         .join("x")
-        .join(format!(".{stem}.partial-{}", std::process::id()));
+        .join(format!(".{name}.partial-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    for deb in debs {
+        if let Err(e) = unpack(deb, &tmp) {
+            std::fs::remove_dir_all(&tmp).ok();
+            return Err(e);
+        }
+    }
+    if let Err(e) = std::fs::rename(&tmp, &dir) {
+        std::fs::remove_dir_all(&tmp).ok();
+        // Another lab run may have unpacked the same package meanwhile.
+        if !dir.is_dir() {
+            return Err(e)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()));
+        }
+    }
+    Ok(dir)
+}
+
+/// `dpkg-deb -x deb into`.
+fn unpack(deb: &Path, into: &Path) -> anyhow::Result<()> {
     let size = std::fs::metadata(deb)
         .with_context(|| format!("reading {}", deb.display()))?
         .len();
@@ -337,30 +378,181 @@ pub(crate) fn extract(cache: &Path, deb: &Path) -> anyhow::Result<PathBuf> {
     let out = Command::new("dpkg-deb")
         .arg("-x")
         .arg(deb)
-        .arg(&tmp)
+        .arg(into)
         .output()
         .context("cannot run dpkg-deb")?;
-    if !out.status.success() {
-        std::fs::remove_dir_all(&tmp).ok();
-        bail!(
-            "`dpkg-deb -x {} {}` failed: {}",
-            deb.display(),
-            tmp.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    if let Err(e) = std::fs::rename(&tmp, &dir) {
-        std::fs::remove_dir_all(&tmp).ok();
-        // Another lab run may have unpacked the same package meanwhile.
-        if !dir.is_dir() {
-            return Err(e)
-                .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()));
-        }
-    }
+    ensure!(
+        out.status.success(),
+        "`dpkg-deb -x {} {}` failed: {}",
+        deb.display(),
+        into.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     if size > 8 << 20 {
         eprintln!("lab: extracted in {:.1} s", started.elapsed().as_secs_f64());
     }
-    Ok(dir)
+    Ok(())
+}
+
+/// The control fields of a `.deb` file (`dpkg-deb -f`), as a [`Package`].
+pub(crate) fn control(deb: &Path) -> anyhow::Result<Package> {
+    let out = Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(deb)
+        .output()
+        .context("cannot run dpkg-deb")?;
+    ensure!(
+        out.status.success(),
+        "{}: not a Debian package (`dpkg-deb -f` failed: {})",
+        deb.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    parse_show(&String::from_utf8_lossy(&out.stdout)).with_context(|| {
+        format!(
+            "{}: expected an arm64 package with Package and Version fields",
+            deb.display()
+        )
+    })
+}
+
+/// The Debian suites `--kernel` can name; the lab resolves them with its own apt configuration.
+pub(crate) const SUITES: [&str; 4] = ["bookworm", "bookworm-backports", "trixie", "sid"];
+
+/// The mirror and keyring of the lab's own apt configuration.
+const MIRROR: &str = "http://deb.debian.org/debian";
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// Lists older than this are fetched again.
+const LISTS_MAX_AGE: std::time::Duration = std::time::Duration::from_hours(24);
+
+/// apt on one Debian suite, with a private configuration under `<cache>/apt/<suite>/`
+/// (`APT_CONFIG`): its own sources, lists, cache and an empty dpkg status, arm64 only. The
+/// host's sources and configuration are never read or changed.
+pub(crate) struct SuiteApt {
+    pub suite: String,
+    config: PathBuf,
+}
+
+impl SuiteApt {
+    /// Writes the configuration and fetches the suite's package lists when they are missing
+    /// or older than a day.
+    pub(crate) fn open(cache: &Path, suite: &str) -> anyhow::Result<Self> {
+        ensure!(
+            SUITES.contains(&suite),
+            "unknown suite `{suite}`: expected one of {}",
+            SUITES.join(", ")
+        );
+        let dir = cache.join("apt").join(suite);
+        for sub in [
+            "lists/partial",
+            "cache/archives/partial",
+            "parts",
+            "sources.d",
+            "preferences.d",
+        ] {
+            std::fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("creating {}", dir.join(sub).display()))?;
+        }
+        let write = |name: &str, text: &str| -> anyhow::Result<()> {
+            let path = dir.join(name);
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        };
+        write("sources.list", &sources_line(suite))?;
+        write("status", "")?;
+        write("apt.conf", &apt_conf(&dir))?;
+        let this = Self {
+            suite: suite.to_owned(),
+            config: dir.join("apt.conf"),
+        };
+        if lists_age(&dir.join("lists")).is_none_or(|age| age > LISTS_MAX_AGE) {
+            eprintln!("lab: apt-get update for {suite} (the lab's own apt configuration)");
+            let mut update = this.command("apt-get");
+            update.arg("update");
+            cmd::run(&dir, &mut update)?;
+        }
+        Ok(this)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("APT_CONFIG", &self.config);
+        c
+    }
+
+    /// `name` (or `name=version`) in this suite, `None` when the suite has no such package.
+    pub(crate) fn show(&self, name: &str) -> anyhow::Result<Option<Package>> {
+        let out = self
+            .command("apt-cache")
+            .args(["show", "--no-all-versions", name])
+            .output()
+            .context("cannot run apt-cache")?;
+        let bare = name.split_once('=').map_or(name, |(b, _)| b);
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split("\n\n")
+            .filter_map(parse_show)
+            .find(|p| p.name == bare))
+    }
+
+    /// Like [`SuiteApt::show`]; a missing package is an error naming the suite.
+    pub(crate) fn require(&self, name: &str) -> anyhow::Result<Package> {
+        self.show(name)?.with_context(|| {
+            format!(
+                "{} has no arm64 package `{name}` (lists in {})",
+                self.suite,
+                self.config.with_file_name("lists").display()
+            )
+        })
+    }
+
+    /// Downloads into the lab's package cache, as [`download`].
+    pub(crate) fn download(
+        &self,
+        cache: &Path,
+        packages: &[Package],
+    ) -> anyhow::Result<Vec<PathBuf>> {
+        download_with(cache, packages, Some(&self.config))
+    }
+}
+
+/// The one source line of a suite.
+fn sources_line(suite: &str) -> String {
+    format!("deb [arch=arm64 signed-by={KEYRING}] {MIRROR} {suite} main\n")
+}
+
+/// A configuration that reads nothing of the host's apt setup but the keyring. Signatures are
+/// checked; `Valid-Until` is not, so that a mirror serving a snapshot (or a host whose clock is
+/// ahead of it) still resolves: `sid`'s Release file is valid for a week only.
+fn apt_conf(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "Dir::Etc::SourceList \"{d}/sources.list\";\n\
+         Dir::Etc::SourceParts \"{d}/sources.d\";\n\
+         Dir::Etc::Parts \"{d}/parts\";\n\
+         Dir::Etc::PreferencesParts \"{d}/preferences.d\";\n\
+         Dir::Etc::Preferences \"{d}/preferences\";\n\
+         Dir::State::Lists \"{d}/lists\";\n\
+         Dir::State::Status \"{d}/status\";\n\
+         Dir::Cache \"{d}/cache\";\n\
+         APT::Architecture \"arm64\";\n\
+         APT::Architectures {{ \"arm64\"; }};\n\
+         Acquire::Languages \"none\";\n\
+         Acquire::Check-Valid-Until \"false\";\n\
+         APT::Sandbox::User \"root\";\n"
+    )
+}
+
+/// How old the newest `*_Packages` list in `lists` is; `None` without one.
+fn lists_age(lists: &Path) -> Option<std::time::Duration> {
+    std::fs::read_dir(lists)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_Packages"))
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()
+        .and_then(|t| t.elapsed().ok())
 }
 
 #[cfg(test)]
@@ -380,5 +572,30 @@ mod tests {
             parse_show("Package: debconf\nVersion: 1.5\nArchitecture: all\n"),
             None
         );
+    }
+
+    #[test]
+    fn suite_configuration_reads_only_its_own_folder() {
+        let conf = apt_conf(Path::new("/c/apt/sid"));
+        for key in [
+            "Dir::Etc::SourceList \"/c/apt/sid/sources.list\"",
+            "Dir::Etc::SourceParts \"/c/apt/sid/sources.d\"",
+            "Dir::Etc::Parts \"/c/apt/sid/parts\"",
+            "Dir::State::Lists \"/c/apt/sid/lists\"",
+            "Dir::State::Status \"/c/apt/sid/status\"",
+            "APT::Architectures { \"arm64\"; }",
+        ] {
+            assert!(conf.contains(key), "{key} missing from\n{conf}");
+        }
+        assert!(!conf.contains("/etc/apt"), "{conf}");
+        assert_eq!(
+            sources_line("trixie"),
+            format!("deb [arch=arm64 signed-by={KEYRING}] {MIRROR} trixie main\n")
+        );
+        let err = SuiteApt::open(Path::new("/nonexistent"), "buster")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("unknown suite `buster`"), "{err}");
     }
 }

@@ -33,7 +33,7 @@ pub(crate) struct Spec<'a> {
     pub deadline_scale: f64,
     /// Non-blocking checks fail the scenario too.
     pub strict: bool,
-    /// Known problems to record with the result (e.g. 6.1's broken vmcore under `--force`).
+    /// Known problems to record with the result (e.g. 6.1's broken vmcore).
     pub known_issues: Vec<String>,
 }
 
@@ -41,7 +41,10 @@ pub(crate) struct Spec<'a> {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub scenario: Scenario,
+    /// The kernel's label (`6.12`, `sid`, a release for a `.deb`).
     pub kernel: String,
+    /// `uname -r` of the kernel.
+    pub release: String,
     pub dir: PathBuf,
     pub passed: bool,
     /// Why the run itself failed (timeouts, panics, QEMU gone), if it did.
@@ -107,22 +110,26 @@ pub(crate) fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
     let wall = started.elapsed();
     collect(spec.scenario, dir, &share)?;
 
-    let mut checks = checks::run(spec.scenario, &Evidence::load(dir));
+    let evidence = Evidence::load(dir);
+    let mut checks = checks::run(spec.scenario, &evidence);
+    if spec.scenario.is_kdump() {
+        checks.push(checks::vmcore_sane(
+            evidence.console.as_deref(),
+            spec.kernel.is_debian_61(),
+        ));
+    }
     let judged = report::write(spec.reporter, spec.scenario, dir).map_err(|e| format!("{e:#}"));
     checks.extend(report::checks(spec.scenario, &judged, dir));
     if spec.scenario == Scenario::KdumpAer {
-        let console = std::fs::read(dir.join("console.log"))
-            .ok()
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
         checks.push(checks::report_names_the_system(
             &dir.join("report.json"),
-            console.as_deref(),
+            evidence.console.as_deref(),
         ));
     }
     let verdict = judged.as_ref().ok().map(|j| j.verdict.clone());
     checks.extend(metrics::checks(spec.scenario, dir, verdict.as_deref()));
     if spec.strict {
-        for c in checks.iter_mut().filter(|c| !c.observer_bug) {
+        for c in checks.iter_mut().filter(|c| c.strict_applies()) {
             c.blocking = true;
         }
     }
@@ -130,6 +137,7 @@ pub(crate) fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
     let outcome = Outcome {
         scenario: spec.scenario,
         kernel: spec.kernel.label(),
+        release: spec.kernel.release.clone(),
         dir: dir.clone(),
         passed,
         error,

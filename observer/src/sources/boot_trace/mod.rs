@@ -25,14 +25,38 @@ pub struct BootTraceError {
     pub source: io::Error,
 }
 
-/// Reads `<tracefs>/trace` and returns the events it holds, in buffer order.
-pub fn harvest(tracefs: &Tracefs) -> Result<Vec<Event>, BootTraceError> {
+/// What the trace buffer held.
+#[derive(Debug, Default)]
+pub struct Harvest {
+    /// The events, in buffer order.
+    pub events: Vec<Event>,
+    /// Trace records per event name (`kdo_smmu_write`, `aer_event`, ...), decoded or not:
+    /// which boot-time probe fired, and how often.
+    pub records_by_event: BTreeMap<String, u64>,
+}
+
+/// Reads `<tracefs>/trace` and returns what it holds.
+pub fn harvest(tracefs: &Tracefs) -> Result<Harvest, BootTraceError> {
     let path = tracefs.root().join("trace");
     let text = std::fs::read(&path).map_err(|source| BootTraceError {
         path: path.clone(),
         source,
     })?;
-    Ok(parse(&String::from_utf8_lossy(&text)))
+    let text = String::from_utf8_lossy(&text);
+    Ok(Harvest {
+        events: parse(&text),
+        records_by_event: records_by_event(&text),
+    })
+}
+
+/// Trace records per event name in `text`.
+#[must_use]
+pub fn records_by_event(text: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for line in text.lines().filter_map(split_line) {
+        *counts.entry(line.event.to_owned()).or_default() += 1;
+    }
+    counts
 }
 
 /// Events of the boot-trace lines in `text`; other lines are ignored.
@@ -236,6 +260,16 @@ mod tests {
  irq/23-aerdrv-135     [000] .....     9.669641: aer_event: 0000:02:00.0 PCIe Bus Error: severity=Fatal, , TLP Header=Not available
          devmem-201     [000] .....    12.000001: kdo_sea: (do_sea+0x0/0xd0) far=0x9100000 esr=0x92000010
 "#;
+
+    #[test]
+    fn counts_records_per_boot_time_probe() {
+        let counts = records_by_event(TRACE);
+        let counts: Vec<(&str, u64)> = counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            counts,
+            [("aer_event", 3), ("kdo_sea", 1), ("kdo_smmu_write", 4)]
+        );
+    }
 
     #[test]
     fn decodes_the_reset_writes_with_instance_names() {

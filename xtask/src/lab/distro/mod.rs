@@ -132,7 +132,7 @@ pub(crate) fn run(root: &Path, args: &LabArgs) -> anyhow::Result<Outcome> {
     };
     let mut checks = checks::run(&evidence);
     if args.strict {
-        for c in checks.iter_mut().filter(|c| !c.observer_bug) {
+        for c in checks.iter_mut().filter(|c| c.strict_applies()) {
             c.blocking = true;
         }
     }
