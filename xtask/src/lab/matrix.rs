@@ -67,6 +67,8 @@ pub(crate) struct Row {
     /// From starting the observer to its status.json (the guest's READY line), seconds.
     pub ready_s: Option<f64>,
     pub peak_rss_kib: Option<u64>,
+    /// The observer's own process start to ready (status.json `startup_ms`).
+    pub startup_ms: Option<u64>,
     pub clock_offset_ns: Option<i64>,
     pub wall_s: f64,
     /// Failed checks that do not block (known issues among them), by name.
@@ -124,6 +126,7 @@ impl Row {
                 .unwrap_or_default(),
             ready_s: ready_seconds(&console, boot),
             peak_rss_kib: status["peak_rss_kib"].as_u64(),
+            startup_ms: status["startup_ms"].as_u64(),
             clock_offset_ns: status["clock_offset_ns"].as_i64(),
             wall_s: outcome.wall.as_secs_f64(),
             non_blocking_failures: outcome
@@ -167,7 +170,7 @@ pub(crate) fn summary(rows: &[Row]) -> String {
     let mut out = String::from("\nlab matrix\n");
     let _ = writeln!(
         out,
-        "  {:<10} {:<22} {:<10} {:<6} {:<18} {:>7} {:>8} {:>9} {:>10} {:>7}  non-blocking failures",
+        "  {:<10} {:<22} {:<10} {:<6} {:<18} {:>7} {:>8} {:>8} {:>9} {:>10} {:>7}  non-blocking failures",
         "kernel",
         "release",
         "scenario",
@@ -175,6 +178,7 @@ pub(crate) fn summary(rows: &[Row]) -> String {
         "verdict",
         "probes",
         "ready",
+        "startup",
         "peak RSS",
         "clock off.",
         "wall"
@@ -182,7 +186,7 @@ pub(crate) fn summary(rows: &[Row]) -> String {
     for r in rows {
         let _ = writeln!(
             out,
-            "  {:<10} {:<22} {:<10} {:<6} {:<18} {:>7} {:>8} {:>9} {:>10} {:>5.0} s  {}",
+            "  {:<10} {:<22} {:<10} {:<6} {:<18} {:>7} {:>8} {:>8} {:>9} {:>10} {:>5.0} s  {}",
             r.kernel,
             r.release,
             r.scenario,
@@ -191,6 +195,8 @@ pub(crate) fn summary(rows: &[Row]) -> String {
             format!("{}/{}", r.attached(), r.probes.len()),
             r.ready_s
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.1} s")),
+            r.startup_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
             r.peak_rss_kib
                 .map_or_else(|| "-".to_owned(), |k| format!("{:.1} MiB", kib_to_mib(k))),
             r.clock_offset_ns
@@ -318,11 +324,11 @@ pub(crate) fn probes_md(rows: &[Row]) -> String {
         out.push('\n');
     }
 
-    out.push_str("\n## Runs\n\n| kernel | release | result | verdict | probes attached | ready | peak RSS |\n|---|---|---|---|---|---|---|\n");
+    out.push_str("\n## Runs\n\n| kernel | release | result | verdict | probes attached | ready | startup | peak RSS |\n|---|---|---|---|---|---|---|---|\n");
     for r in &rows {
         let _ = writeln!(
             out,
-            "| {} | `{}` | {} | {} | {}/{} | {} | {} |",
+            "| {} | `{}` | {} | {} | {}/{} | {} | {} | {} |",
             r.kernel,
             r.release,
             if r.passed { "pass" } else { "fail" },
@@ -331,6 +337,8 @@ pub(crate) fn probes_md(rows: &[Row]) -> String {
             r.probes.len(),
             r.ready_s
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.1} s")),
+            r.startup_ms
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
             r.peak_rss_kib
                 .map_or_else(|| "-".to_owned(), |k| format!("{:.1} MiB", kib_to_mib(k))),
         );
@@ -417,6 +425,7 @@ mod tests {
             boot_records: records.iter().map(|(e, n)| ((*e).to_owned(), *n)).collect(),
             ready_s: Some(2.5),
             peak_rss_kib: Some(20_992),
+            startup_ms: Some(312),
             clock_offset_ns: Some(-200_000_000),
             wall_s: 100.0,
             non_blocking_failures: Vec::new(),
@@ -477,7 +486,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| 6.12 | `6.12-arm64` | pass | flagged | 2/2 | 2.5 s | 20.5 MiB |"),
+            md.contains("| 6.12 | `6.12-arm64` | pass | flagged | 2/2 | 2.5 s | 312 ms | 20.5 MiB |"),
             "{md}"
         );
         let mut gone = row("6.1", &[("aer_event", "attached")], &[("kdo_smmu_gbpa", 1)]);

@@ -384,8 +384,16 @@ pub(crate) fn summary(
     let mut out = String::from("\nlab summary\n");
     let _ = writeln!(
         out,
-        "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:<18} {:>8}  artifacts",
-        "scenario", "kernel", "result", "checks", "non-block.", "verdict", "wall"
+        "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:<18} {:>8} {:>9} {:>8}  artifacts",
+        "scenario",
+        "kernel",
+        "result",
+        "checks",
+        "non-block.",
+        "verdict",
+        "startup",
+        "peak RSS",
+        "wall"
     );
     for o in outcomes {
         let (passed, total) = o.blocking_counts();
@@ -397,15 +405,18 @@ pub(crate) fn summary(
         } else {
             "fail"
         };
+        let footprint = runner::Footprint::read(&o.dir);
         let _ = writeln!(
             out,
-            "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:<18} {:>6.1} s  {}",
+            "  {:<16} {:<kw$} {:<6} {:>7}  {:<10} {:<18} {:>8} {:>9} {:>6.1} s  {}",
             o.scenario.name(),
             o.kernel,
             if o.passed { "pass" } else { "FAIL" },
             format!("{passed}/{total}"),
             extra,
             o.verdict.as_deref().unwrap_or("-"),
+            footprint.startup(),
+            footprint.peak(),
             o.wall.as_secs_f64(),
             o.dir.display()
         );

@@ -55,6 +55,48 @@ pub(crate) struct Outcome {
     pub wall: Duration,
 }
 
+/// The observer's own footprint figures from a run's status.json (issue 15's targets: ready
+/// in at most 1000 ms, peak RSS at most 8 MiB, in the capture kernel).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Footprint {
+    /// Process start to ready (`startup_ms`).
+    pub startup_ms: Option<u64>,
+    /// `VmHWM` at stop (`peak_rss_kib`).
+    pub peak_rss_kib: Option<u64>,
+}
+
+impl Footprint {
+    /// Reads `<dir>/status.json` (the status of the boot that matters); empty if absent.
+    #[must_use]
+    pub(crate) fn read(dir: &std::path::Path) -> Self {
+        let status: Value = std::fs::read_to_string(dir.join("status.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        Self {
+            startup_ms: status["startup_ms"].as_u64(),
+            peak_rss_kib: status["peak_rss_kib"].as_u64(),
+        }
+    }
+
+    /// `312 ms` / `-`.
+    #[must_use]
+    pub(crate) fn startup(&self) -> String {
+        self.startup_ms
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms"))
+    }
+
+    /// `7.6 MiB` / `-`.
+    #[must_use]
+    pub(crate) fn peak(&self) -> String {
+        #[expect(clippy::cast_precision_loss, reason = "KiB of one process")]
+        self.peak_rss_kib.map_or_else(
+            || "-".to_owned(),
+            |k| format!("{:.1} MiB", k as f64 / 1024.0),
+        )
+    }
+}
+
 impl Outcome {
     /// Blocking checks passed / total.
     #[must_use]
@@ -443,7 +485,8 @@ fn write_result(
         Err(e) => json!({ "error": e, "expected": report::expected(spec.scenario) }),
     };
     // In this order, for a reader (serde_json's maps would sort the keys).
-    let fields: [(&str, Value); 13] = [
+    let footprint = Footprint::read(&spec.dir);
+    let fields: [(&str, Value); 14] = [
         ("scenario", json!(spec.scenario.name())),
         (
             "kernel",
@@ -469,6 +512,13 @@ fn write_result(
         ("injections", Value::Array(log.injections.clone())),
         ("guest_notes", Value::Array(log.notes.clone())),
         ("wall_s", json!(round(outcome.wall.as_secs_f64()))),
+        (
+            "observer",
+            json!({
+                "startup_ms": footprint.startup_ms,
+                "peak_rss_kib": footprint.peak_rss_kib,
+            }),
+        ),
         (
             "qemu",
             json!({ "command": log.qemu_command, "end": log.qemu_end }),
