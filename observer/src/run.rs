@@ -98,16 +98,19 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(&[ProbeReport], bool),
 ) -> Result<RunSummary, RunError> {
+    let mut phases = crate::status::PhaseClock::start();
     let Attachment {
         capture_kernel,
         tracefs,
         tracefs_state,
         attached,
         mut ebpf,
-    } = attach(&config, object)?;
+    } = attach(&config, object, &mut phases)?;
     let (backlog, boot_status) = read_backlog(tracefs.as_ref().ok(), capture_kernel);
+    phases.lap("boot_trace");
     // Before the kernel log is read and before the capability drop: one clock for the timeline.
     let clock = clock_offset::measure(std::path::Path::new(crate::sources::kmsg::KMSG_PATH));
+    phases.lap("clock_offset");
     match &clock {
         Ok(o) => tracing::info!(
             offset_ns = o.offset_ns,
@@ -134,9 +137,11 @@ pub async fn run(
     let mirror = config.kmsg_mirror.then(open_mirror).flatten();
     status.kmsg_mirror = mirror.is_some();
     let mut kmsg = open_kmsg(&mut status);
+    phases.lap("kmsg_open");
     // Before the capability drop: the config files it opens stay readable in full.
     let mut pci = PciSnapshotSource::new("/sys");
     let pci_start = pci.scan(pci_snapshot::Phase::Start, monotonic_ns());
+    phases.lap("pci_scan");
     let feed = match config.listen {
         Some(addr) => start_http(addr, Arc::clone(&metrics)).await,
         None => None,
@@ -171,10 +176,23 @@ pub async fn run(
     };
     let identity =
         crate::sources::system::identity_event(std::path::Path::new("/"), &config.vmcore);
+    phases.lap("identity");
     // The writer is fresh and the channel empty: this cannot fail.
     out.send(vec![started, identity]).await;
     out.send(pci_start).await;
+    phases.lap("first_write");
     status.startup_ms = crate::status::process_age_ms();
+    status.startup_phases = phases.into_phases();
+    tracing::info!(
+        startup_ms = status.startup_ms,
+        phases = %status
+            .startup_phases
+            .iter()
+            .map(|p| format!("{}={:.1}", p.phase, p.ms))
+            .collect::<Vec<_>>()
+            .join(" "),
+        "ready"
+    );
     write_status(config.status.as_deref(), &status)?;
     on_ready(&attached.reports, capture_kernel);
 
@@ -426,7 +444,11 @@ struct Attachment {
 }
 
 /// Looks at the kernel (capture or not, tracefs) and attaches every probe it offers.
-fn attach(config: &RunConfig, object: &[u8]) -> Result<Attachment, RunError> {
+fn attach(
+    config: &RunConfig,
+    object: &[u8],
+    phases: &mut crate::status::PhaseClock,
+) -> Result<Attachment, RunError> {
     let capture_kernel = capture::is_capture_kernel(&config.vmcore);
     let tracefs = Tracefs::find_or_mount();
     let tracefs_state = match &tracefs {
@@ -439,9 +461,11 @@ fn attach(config: &RunConfig, object: &[u8]) -> Result<Attachment, RunError> {
         tracing::warn!(error = %e, "running without tracepoints and boot trace (degraded)");
     }
     let kernel = KernelView::probe_running_kernel(tracefs.clone());
+    phases.lap("kernel_view");
     // Attach first, then read the backlog: an event in between is seen twice and merged, never
     // missed.
     let mut attached = probes::load_and_attach(object, &config.load, &kernel)?;
+    phases.lap("load_attach");
     let decoder = std::mem::take(&mut attached.decoder);
     let ebpf = EbpfSource::new(&mut attached.ebpf, decoder)?;
     Ok(Attachment {

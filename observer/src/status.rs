@@ -60,6 +60,63 @@ pub struct Status {
     /// may start: what the daemon makes the capture wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_ms: Option<u64>,
+    /// Where `startup_ms` went, phase by phase, in order (`before_run`: process start to the
+    /// run loop; then `kernel_view` (tracefs, kallsyms), `load_attach`, `boot_trace`,
+    /// `clock_offset`, `kmsg_open`, `pci_scan`, `identity`, `first_write`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub startup_phases: Vec<StartupPhase>,
+}
+
+/// One phase of the start, in milliseconds (µs precision).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartupPhase {
+    pub phase: String,
+    pub ms: f64,
+}
+
+/// Times consecutive phases of the start.
+#[derive(Debug)]
+pub struct PhaseClock {
+    last: std::time::Instant,
+    phases: Vec<StartupPhase>,
+}
+
+impl PhaseClock {
+    /// Starts timing; the first phase is what came before (from the process's start).
+    #[must_use]
+    pub fn start() -> Self {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "milliseconds of a process's start"
+        )]
+        let before = process_age_ms().map(|ms| ms as f64);
+        Self {
+            last: std::time::Instant::now(),
+            phases: before
+                .map(|ms| StartupPhase {
+                    phase: "before_run".into(),
+                    ms,
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// Ends the phase `name` now.
+    pub fn lap(&mut self, name: &str) {
+        let now = std::time::Instant::now();
+        let ms = (now - self.last).as_secs_f64() * 1000.0;
+        self.phases.push(StartupPhase {
+            phase: name.to_owned(),
+            ms: (ms * 1000.0).round() / 1000.0,
+        });
+        self.last = now;
+    }
+
+    #[must_use]
+    pub fn into_phases(self) -> Vec<StartupPhase> {
+        self.phases
+    }
 }
 
 /// Milliseconds since this process started (see [`Status::startup_ms`]).
@@ -200,6 +257,21 @@ mod tests {
         assert!(
             peak_rss_kib().is_some_and(|k| k > 0),
             "this process has a VmHWM"
+        );
+    }
+
+    #[test]
+    fn phases_are_timed_in_order() {
+        let mut clock = PhaseClock::start();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        clock.lap("a");
+        clock.lap("b");
+        let phases = clock.into_phases();
+        let names: Vec<&str> = phases.iter().map(|p| p.phase.as_str()).collect();
+        assert_eq!(names, ["before_run", "a", "b"]);
+        assert!(
+            phases[1].ms >= 5.0 && phases[2].ms < phases[1].ms,
+            "{phases:?}"
         );
     }
 

@@ -486,7 +486,9 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| 6.12 | `6.12-arm64` | pass | flagged | 2/2 | 2.5 s | 312 ms | 20.5 MiB |"),
+            md.contains(
+                "| 6.12 | `6.12-arm64` | pass | flagged | 2/2 | 2.5 s | 312 ms | 20.5 MiB |"
+            ),
             "{md}"
         );
         let mut gone = row("6.1", &[("aer_event", "attached")], &[("kdo_smmu_gbpa", 1)]);
