@@ -14,7 +14,7 @@ const BATCH: u64 = 4096;
 /// Decodes every record of `ring` into a batch, as the drain loop does.
 fn drain(decoder: &Decoder, ring: &[u8]) -> Vec<Event> {
     let mut batch = Vec::new();
-    for item in ring.chunks_exact(Record::SIZE) {
+    for item in ring.as_chunks::<{ Record::SIZE }>().0 {
         if let Ok(event) = decoder.decode(black_box(item)) {
             batch.push(event);
         }

@@ -48,7 +48,7 @@ fn main() {
     fleet.add_paths(&[dir.path()]);
     let took = start.elapsed();
     assert_eq!(fleet.reports, REPORTS as u64);
-    assert!(fleet.skipped.is_empty());
+    assert_eq!(fleet.skipped, [] as [observer::report::fleet::Skipped; 0]);
     let rendered = observer::report::fleet::render_markdown(&fleet);
     #[expect(clippy::cast_precision_loss, reason = "a display figure")]
     let per_second = REPORTS as f64 / took.as_secs_f64();

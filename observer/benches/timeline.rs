@@ -28,7 +28,9 @@ fn elements(events: &[Event]) -> Throughput {
 
 fn decoded(ring: &[u8]) -> Vec<Event> {
     let decoder = common::decoder();
-    ring.chunks_exact(Record::SIZE)
+    ring.as_chunks::<{ Record::SIZE }>()
+        .0
+        .iter()
         .map(|item| decoder.decode(item).expect("valid record"))
         .collect()
 }

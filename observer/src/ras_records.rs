@@ -81,7 +81,7 @@ pub fn guid_bytes_from_text(text: &str) -> Option<[u8; 16]> {
         return None;
     }
     let mut out = [0; 16];
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
+    for (i, pair) in hex.as_chunks::<2>().0.iter().enumerate() {
         out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
     }
     Some(out)

@@ -177,7 +177,8 @@ mod tests {
                 "\"old style\", source: x (7)",
             ]
         );
-        assert!(console_messages("[1:2:INFO:dbus] CONSOLE mentioned in text").is_empty());
+        let found = console_messages("[1:2:INFO:dbus] CONSOLE mentioned in text");
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

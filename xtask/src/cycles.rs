@@ -669,7 +669,8 @@ mod tests {
                 "pub fn g() { let _ = 'a'; let _ = r#\"crate::a\"#; }\n",
             ),
         ]);
-        assert!(rings(dir.path()).is_empty());
+        let found = rings(dir.path());
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]
@@ -682,7 +683,8 @@ mod tests {
                 "pub fn g() {}\n#[cfg(test)]\nmod tests {\n    use crate::a;\n    fn f() { if true { a::x(); } }\n}\n",
             ),
         ]);
-        assert!(rings(dir.path()).is_empty());
+        let found = rings(dir.path());
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

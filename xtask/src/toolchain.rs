@@ -3,7 +3,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, anyhow};
 
-/// bpf-linker release that links with LLVM 22 (the pinned nightly's).
+/// bpf-linker release that links with LLVM 22 (the pinned nightly's, 22.1.7), through rustc's
+/// own LLVM; releases from 0.11 on need a system LLVM 23.
 pub(crate) const BPF_LINKER_VERSION: &str = "0.10.1";
 /// Target of the arm64 server build.
 pub(crate) const AARCH64_MUSL: &str = "aarch64-unknown-linux-musl";

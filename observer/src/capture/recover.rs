@@ -326,7 +326,8 @@ mod tests {
         );
 
         // A second boot finds nothing new; a new complete capture is counted on top.
-        assert!(run(&cfg).unwrap().is_empty());
+        let found = run(&cfg).unwrap();
+        assert!(found.is_empty(), "{found:?}");
         let second = cfg.dump_dir.join("202611250815");
         std::fs::create_dir_all(&second).unwrap();
         std::fs::write(second.join("dmesg.202611250815"), CAPTURE_LOG).unwrap();

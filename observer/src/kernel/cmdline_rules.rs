@@ -192,11 +192,13 @@ mod tests {
 
     #[test]
     fn other_values_of_the_same_key_are_not_the_same_finding() {
-        assert!(warned("pci=realloc pcie_ports=native mce=2 printk.devkmsg=on").is_empty());
+        let found = warned("pci=realloc pcie_ports=native mce=2 printk.devkmsg=on");
+        assert!(found.is_empty(), "{found:?}");
         let native = matches("pcie_ports=native");
         assert_eq!(native.len(), 1);
         assert_eq!(native[0].impact, Impact::Note);
-        assert!(matches("quiet splash").is_empty());
+        let found = matches("quiet splash");
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

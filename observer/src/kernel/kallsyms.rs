@@ -207,7 +207,8 @@ ffff800080002000 t mod_fn\t[virtio_net]
             k.addresses("arm_smmu_write_reg_sync"),
             &[0xffff_8000_80a8_53d0]
         );
-        assert!(k.addresses("some_data").is_empty());
+        let found = k.addresses("some_data");
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(k.addresses("mod_fn").len(), 1);
         assert!(k.addresses_visible());
     }
@@ -256,7 +257,8 @@ ffff800080002000 t mod_fn\t[virtio_net]
         std::fs::write(&path, SAMPLE).unwrap();
         let k = Kallsyms::load_only(&path, &["panic"]).unwrap();
         assert_eq!(k.addresses("panic").len(), 1);
-        assert!(k.addresses("mod_fn").is_empty());
+        let found = k.addresses("mod_fn");
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(
             k.addresses("arm_smmu_device_probe").len(),
             2,

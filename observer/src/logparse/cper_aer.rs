@@ -88,14 +88,12 @@ fn recover(text: &str) -> Option<CperAerLine<'static>> {
         .or_else(|| body.strip_prefix("buffer overflow in recovery for "))
     {
         ("buffer-overflow", a)
-    } else if let Some(a) = body
-        .strip_prefix("AER recover: Can not find pci_dev for ")
-        .or_else(|| body.strip_prefix("no pci_dev found for "))
-        .or_else(|| body.strip_prefix("no pci_dev for "))
-    {
-        ("no-device", a)
     } else {
-        return None;
+        let a = body
+            .strip_prefix("AER recover: Can not find pci_dev for ")
+            .or_else(|| body.strip_prefix("no pci_dev found for "))
+            .or_else(|| body.strip_prefix("no pci_dev for "))?;
+        ("no-device", a)
     };
     Some(CperAerLine::Recover {
         device: bdf(address)?,

@@ -528,7 +528,8 @@ mod tests {
             "{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 1";
         open.push(classify(start).unwrap(), 0, Source::Kmsg, start, &mut out);
         open.expire(QUIET_NS, &mut out);
-        assert!(out.is_empty());
+        let found = &out;
+        assert!(found.is_empty(), "{found:?}");
         open.expire(QUIET_NS + 1, &mut out);
         assert_eq!(out.len(), 1);
         assert!(open.is_empty());

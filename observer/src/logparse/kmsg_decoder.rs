@@ -138,7 +138,8 @@ mod tests {
         let mut out = Vec::new();
         d.push_record(b"6,0,10,-;a", &mut out);
         d.push_record(b"6,1,20,-;b", &mut out);
-        assert!(out.is_empty());
+        let found = &out;
+        assert!(found.is_empty(), "{found:?}");
         d.note_overrun();
         d.push_record(b"6,5,30,-;c", &mut out);
         assert_eq!(

@@ -172,7 +172,8 @@ mod tests {
         };
         assert_eq!(back.machine().as_deref(), Some("linux,dummy-virt"));
         assert_eq!(back.crashed_kernel.unwrap().release, "6.12.95+deb12-arm64");
-        assert!(back.running_kernel.unwrap().cmdline.is_empty());
+        let found = back.running_kernel.unwrap().cmdline;
+        assert!(found.is_empty(), "{found:?}");
         assert!(back.smmus[0].devices.is_empty() && back.status.is_empty());
     }
 }

@@ -334,10 +334,8 @@ impl LogParser {
                 status,
                 mask,
             } => {
-                let (record, record_severity) = self
-                    .ghes
-                    .record_naming(device)
-                    .map_or((None, None), |(r, s)| (r, s));
+                let (record, record_severity) =
+                    self.ghes.record_naming(device).unwrap_or((None, None));
                 self.start(
                     event(Detail::Aer {
                         device: device.to_owned(),

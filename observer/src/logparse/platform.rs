@@ -16,10 +16,9 @@ pub(crate) fn classify(text: &str) -> Option<(&'static str, &str)> {
         ("dmi", r)
     } else if let Some(r) = text.strip_prefix("Hardware name: ") {
         ("hardware_name", r)
-    } else if let Some(r) = text.strip_prefix("Machine model: ") {
-        ("machine_model", r)
     } else {
-        return None;
+        let r = text.strip_prefix("Machine model: ")?;
+        ("machine_model", r)
     };
     let name = rest.split_once(", BIOS ").map_or(rest, |(n, _)| n).trim();
     (!name.is_empty()).then_some((source, name))

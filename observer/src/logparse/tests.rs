@@ -227,10 +227,8 @@ fn smmu_adopt_fallback_in_flight_dma_rejected_v2() {
 
 #[test]
 fn smmu_adopt_progress_line_is_not_an_outcome() {
-    assert!(
-        run(&["arm-smmu-v3 9050000.smmuv3: kdump: adopting crashed kernel's stream table"])
-            .is_empty()
-    );
+    let found = run(&["arm-smmu-v3 9050000.smmuv3: kdump: adopting crashed kernel's stream table"]);
+    assert!(found.is_empty(), "{found:?}");
 }
 
 #[test]
@@ -650,7 +648,8 @@ fn aer_recovery_outcomes() {
 
 #[test]
 fn aer_enabled_with_irq_is_not_an_event() {
-    assert!(run(&["pcieport 0000:00:03.0: AER: enabled with IRQ 23"]).is_empty());
+    let found = run(&["pcieport 0000:00:03.0: AER: enabled with IRQ 23"]);
+    assert!(found.is_empty(), "{found:?}");
 }
 
 // ---- DPC -----------------------------------------------------------------------------------
@@ -701,7 +700,8 @@ fn dpc_7_1_forms() {
 
 #[test]
 fn dpc_enabled_with_irq_is_not_an_event() {
-    assert!(run(&["pcieport 0000:00:03.0: DPC: enabled with IRQ 24"]).is_empty());
+    let found = run(&["pcieport 0000:00:03.0: DPC: enabled with IRQ 24"]);
+    assert!(found.is_empty(), "{found:?}");
 }
 
 // ---- GHES, SError, external abort, panic ---------------------------------------------------
@@ -899,7 +899,8 @@ fn pstore_and_caller_id_framings() {
 #[test]
 fn mirrored_lines_are_not_evidence() {
     let text = "[   10.000001] kdump-dma-observer: v1 {\"ts_ns\":1,\"kind\":\"smmu_reset\",\"source\":\"kmsg\",\"smmu\":\"9050000.smmuv3\"}\n";
-    assert!(parse_text_log(Path::new("console"), text).is_empty());
+    let found = parse_text_log(Path::new("console"), text);
+    assert!(found.is_empty(), "{found:?}");
 }
 
 #[test]
@@ -909,7 +910,8 @@ fn truncated_kmsg_dump() {
     assert_eq!(kinds(&events), ["smmu_probe"]);
     // The cut record's text, had it had a header, is just as safe.
     let dump = b"4,0,1637153,-;arm-smmu-v3 9050000.smmuv3: SMMU curr";
-    assert!(parse_kmsg_dump(Path::new("cut"), dump).is_empty());
+    let found = parse_kmsg_dump(Path::new("cut"), dump);
+    assert!(found.is_empty(), "{found:?}");
 }
 
 #[test]
@@ -980,28 +982,28 @@ fn garbage_and_binary_input_never_panics() {
     }
     // Pure binary (an ELF header, a gzip header) produces nothing.
     let binary: Vec<u8> = (0_u8..=255).cycle().take(1 << 16).collect();
-    assert!(parse_text_log_bytes(Path::new("bin"), &binary).is_empty());
-    assert!(parse_kmsg_dump(Path::new("bin"), &binary).is_empty());
+    let found = parse_text_log_bytes(Path::new("bin"), &binary);
+    assert!(found.is_empty(), "{found:?}");
+    let found = parse_kmsg_dump(Path::new("bin"), &binary);
+    assert!(found.is_empty(), "{found:?}");
 }
 
 #[test]
 fn near_misses_make_nothing() {
-    assert!(
-        run(&[
-            "arm-smmu-v3 9050000.smmuv3: SMMU currently enabled!",
-            "arm-smmu-v3: SMMU currently enabled! Resetting...",
-            "arm-smmu-v3 9050000.smmuv3 SMMU currently enabled! Resetting...",
-            "pcieport 0000:00:03.0: AER: Fatal error message received from 0000:02:00.0",
-            "pcieport 00:03.0: AER: Correctable error message received from 0000:02:00.0",
-            "pcieport 0000:00:03.0: AER: Correctable error message received from nowhere",
-            "virtio-pci 0000:02:00.0: PCIe Bus Error: severity=Bogus, type=Physical Layer, (Receiver ID)",
-            "SError Interrupt on CPUx",
-            "Internal error: Oops: 0000000096000004 [#1] PREEMPT SMP",
-            "{1}[Hardware Error]:   section_type: PCIe error",
-            "pcieport 0000:00:03.0: DPC: unmasked uncorrectable error detected",
-            "",
-            "   ",
-        ])
-        .is_empty()
-    );
+    let found = run(&[
+        "arm-smmu-v3 9050000.smmuv3: SMMU currently enabled!",
+        "arm-smmu-v3: SMMU currently enabled! Resetting...",
+        "arm-smmu-v3 9050000.smmuv3 SMMU currently enabled! Resetting...",
+        "pcieport 0000:00:03.0: AER: Fatal error message received from 0000:02:00.0",
+        "pcieport 00:03.0: AER: Correctable error message received from 0000:02:00.0",
+        "pcieport 0000:00:03.0: AER: Correctable error message received from nowhere",
+        "virtio-pci 0000:02:00.0: PCIe Bus Error: severity=Bogus, type=Physical Layer, (Receiver ID)",
+        "SError Interrupt on CPUx",
+        "Internal error: Oops: 0000000096000004 [#1] PREEMPT SMP",
+        "{1}[Hardware Error]:   section_type: PCIe error",
+        "pcieport 0000:00:03.0: DPC: unmasked uncorrectable error detected",
+        "",
+        "   ",
+    ]);
+    assert!(found.is_empty(), "{found:?}");
 }

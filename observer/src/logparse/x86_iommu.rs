@@ -68,10 +68,9 @@ fn fault(iommu: &str, message: &str) -> Option<Detail> {
             .split_once("] Request device [")
             .and_then(|(_, rest)| rest.split_once(']'))
             .map(|(d, _)| d.to_owned())
-    } else if let Some(rest) = message.strip_prefix("Event logged [IO_PAGE_FAULT device=") {
-        rest.split([' ', ']']).next().map(str::to_owned)
     } else {
-        return None;
+        let rest = message.strip_prefix("Event logged [IO_PAGE_FAULT device=")?;
+        rest.split([' ', ']']).next().map(str::to_owned)
     };
     Some(Detail::IommuFault {
         iommu: iommu.to_owned(),

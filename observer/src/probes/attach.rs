@@ -101,10 +101,10 @@ pub fn load_and_attach(
     let layouts = Layouts::read(kernel);
     let tgid = options.self_test_tgid.unwrap_or(0);
     // No kernel BTF: the programs read every kernel-version-dependent offset from globals, so
-    // there is nothing to relocate, and parsing /sys/kernel/btf/vmlinux would cost ~20 MiB of
-    // memory and tens of milliseconds at start — both scarce in a capture kernel.
+    // there is nothing to relocate. aya >= 0.16 parses /sys/kernel/btf/vmlinux only when the
+    // object has BTF relocations or typed ksyms; ours has neither, so the ~14 MiB transient
+    // parse of 0.14 is gone.
     let mut ebpf = EbpfLoader::new()
-        .btf(None)
         .map_max_entries(names::EVENTS_MAP, ring)
         .override_global(names::SELFTEST_TGID, &tgid, true)
         .override_global(names::AER_LAYOUT, &layouts.aer, true)

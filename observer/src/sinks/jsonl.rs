@@ -272,6 +272,7 @@ mod tests {
         assert_eq!(totals.failed_lines, 3);
         assert!(totals.failed_batches >= 1);
         assert_eq!(totals.mirrored, 0, "self-test events are not mirrored");
-        assert!(std::fs::read_to_string(&kmsg).unwrap().is_empty());
+        let found = std::fs::read_to_string(&kmsg).unwrap();
+        assert!(found.is_empty(), "{found:?}");
     }
 }

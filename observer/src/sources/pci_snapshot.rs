@@ -240,7 +240,8 @@ mod tests {
         fake::add_device(dir.path(), "0000:02:00.0", &fake::endpoint(true, 0, 0)).unwrap();
         let mut source = PciSnapshotSource::new(dir.path());
         source.scan(Phase::Start, 1);
-        assert!(source.scan(Phase::Rescan, 2).is_empty());
+        let found = source.scan(Phase::Rescan, 2);
+        assert!(found.is_empty(), "{found:?}");
         let config = std::fs::read_link(dir.path().join("bus/pci/devices/0000:02:00.0"))
             .unwrap()
             .join("config");

@@ -473,6 +473,7 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].sources, [Source::Kmsg, Source::Ebpf]);
         assert!(!f.is_holding());
-        assert!(f.finish().is_empty());
+        let found = f.finish();
+        assert!(found.is_empty(), "{found:?}");
     }
 }

@@ -207,7 +207,8 @@ mod tests {
             .find(|e| e.detail.kind() == "smmu_reset")
             .unwrap();
         assert_eq!(reset.source, Source::BootTrace);
-        assert!(reset.sources.is_empty());
+        let found = &reset.sources;
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(reset.ts_ns, 1_352_980_000);
     }
 

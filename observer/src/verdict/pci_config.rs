@@ -211,7 +211,8 @@ mod tests {
             },
         );
         let audit = CmdlineAudit::default();
-        assert!(missing(&[event(port.clone()), aer], &audit).is_empty());
+        let found = missing(&[event(port.clone()), aer], &audit);
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(missing(&[event(port)], &audit).len(), 1);
     }
 
@@ -236,6 +237,7 @@ mod tests {
         let audit = CmdlineAudit::default();
         assert!(missing(&[snap(0, 0)], &audit)[0].contains("no PCI device showed an AER"));
         assert!(missing(&[snap(2, 0)], &audit)[0].contains("no root port had the AER service"));
-        assert!(missing(&[snap(2, 1)], &audit).is_empty());
+        let found = missing(&[snap(2, 1)], &audit);
+        assert!(found.is_empty(), "{found:?}");
     }
 }

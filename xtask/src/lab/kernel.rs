@@ -635,7 +635,8 @@ kernel/net/core/failover.ko.xz:\n";
                 .to_vec(),
             ..split
         };
-        assert!(split_parts(&classic).is_empty());
+        let found = split_parts(&classic);
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

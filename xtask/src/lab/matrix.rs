@@ -541,7 +541,8 @@ mod tests {
                 "do_sea: in docs/probes.md, no longer listed"
             ]
         );
-        assert!(probe_drift(&md, &row("trixie", &[], &[])).is_empty());
+        let found = probe_drift(&md, &row("trixie", &[], &[]));
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

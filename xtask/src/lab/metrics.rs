@@ -144,7 +144,8 @@ mod tests {
         );
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        assert!(checks(Scenario::Boot, &dir, None).is_empty());
+        let found = checks(Scenario::Boot, &dir, None);
+        assert!(found.is_empty(), "{found:?}");
         let missing = checks(Scenario::Kdump, &dir, Some("reset-no-fatal"));
         assert_eq!(missing.len(), 1);
         assert!(!missing[0].passed && missing[0].detail.contains(PROM));

@@ -131,7 +131,7 @@ impl Qmp {
 
 #[cfg(test)]
 mod tests {
-    use std::{io::BufRead as _, thread};
+    use std::thread;
 
     use super::*;
 

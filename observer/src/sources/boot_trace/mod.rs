@@ -373,7 +373,8 @@ mod tests {
         ] {
             let _ = parse(junk);
         }
-        assert!(parse("t-1 [000] d.... 1.0: other_event: x=1").is_empty());
+        let found = parse("t-1 [000] d.... 1.0: other_event: x=1");
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(parse_secs("1.5"), Some(1_500_000_000));
         assert_eq!(parse_secs("0.000001"), Some(1_000));
         assert_eq!(parse_secs("1."), None);

@@ -236,7 +236,8 @@ mod tests {
         let mut c = base();
         c.aer.as_mut().unwrap().cap_control = 18;
         let f = findings(&c, 0);
-        assert!(f.errors.is_empty());
+        let found = &f.errors;
+        assert!(found.is_empty(), "{found:?}");
         assert!(!f.uncorrectable);
         assert!(f.uncorrectable_residue);
         assert!(

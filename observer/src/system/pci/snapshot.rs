@@ -361,7 +361,8 @@ mod tests {
     fn a_missing_sysfs_is_one_status_line() {
         let dir = tempfile::tempdir().unwrap();
         let snap = Scanner::new(dir.path().join("nothing")).scan();
-        assert!(snap.devices.is_empty());
+        let found = &snap.devices;
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(snap.problems.len(), 1);
         assert!(snap.problems[0].contains("cannot list"));
     }

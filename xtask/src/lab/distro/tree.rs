@@ -110,7 +110,8 @@ mod tests {
             ]
         );
         // A sibling whose name starts the same is not beneath it.
-        assert!(mounts_under(MOUNTINFO, Path::new("/work/x/rootfs")).is_empty());
+        let found = mounts_under(MOUNTINFO, Path::new("/work/x/rootfs"));
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(unescape("a\\134b\\011c"), "a\\b\tc");
         assert_eq!(unescape("trailing\\04"), "trailing\\04");
     }
