@@ -8,6 +8,10 @@
 //! data, and the alerts must fire for the inputs that deserve them. Along the way promtool
 //! checks the expositions, checks the rules and runs their unit tests.
 //!
+//! The fleet dashboard gets its own fleet: three platforms, each a node_exporter serving the
+//! textfile `recover` made from a recorded capture with that platform's identity
+//! ([`fleet`]); its panels must group them exactly as expected.
+//!
 //! Everything listens on 127.0.0.1, every wait is bounded, and every process started here is
 //! stopped (and the temporary folder removed) whatever happens.
 use std::{
@@ -26,6 +30,8 @@ use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
 
 use crate::cmd;
+
+mod fleet;
 
 #[derive(clap::Args)]
 pub(crate) struct DashboardsArgs {
@@ -102,20 +108,26 @@ const ALERTS: [AlertExpectation; 3] = [
     AlertExpectation {
         alert: "KdumpDmaObserverCaptureFlagged",
         // The textfile's latest capture is the flagged one.
-        fires_for: &[FLAGGED, TEXTFILE_INPUT],
-        quiet_for: &[DEGRADED, CONSOLE],
+        fires_for: &[FLAGGED, TEXTFILE_INPUT, fleet::AMPERE],
+        quiet_for: &[DEGRADED, CONSOLE, fleet::KUNPENG, fleet::GRACE],
         state: "firing",
     },
     AlertExpectation {
         alert: "KdumpDmaObserverEventsLost",
-        fires_for: &[DEGRADED],
-        quiet_for: &[FLAGGED, CONSOLE, TEXTFILE_INPUT],
+        fires_for: &[DEGRADED, fleet::GRACE],
+        quiet_for: &[
+            FLAGGED,
+            CONSOLE,
+            TEXTFILE_INPUT,
+            fleet::AMPERE,
+            fleet::KUNPENG,
+        ],
         state: "firing",
     },
     AlertExpectation {
         alert: "KdumpDmaObserverRequiredProbeMissing",
-        fires_for: &[DEGRADED],
-        quiet_for: &[FLAGGED],
+        fires_for: &[DEGRADED, fleet::GRACE],
+        quiet_for: &[FLAGGED, fleet::AMPERE, fleet::KUNPENG],
         state: "pending",
     },
 ];
@@ -173,6 +185,7 @@ pub(crate) fn run(root: &Path, args: &DashboardsArgs) -> anyhow::Result<()> {
         "node_exporter on http://{node} (textfile directory {})",
         textfile.display()
     );
+    let fleet_nodes = fleet::publish(root, &observer, &mut procs, tmp.path())?;
 
     // promtool check metrics reads the Prometheus text format on stdin.
     for (input, addr) in &replays {
@@ -194,18 +207,21 @@ pub(crate) fn run(root: &Path, args: &DashboardsArgs) -> anyhow::Result<()> {
     )?;
 
     // A real Prometheus scraping all of them, with the alert rules loaded.
-    let prometheus = procs.start_prometheus(&replays, node, &rules, tmp.path())?;
+    let prometheus = procs.start_prometheus(&replays, node, &fleet_nodes, &rules, tmp.path())?;
     eprintln!("prometheus on http://{prometheus}");
     let api = Api { addr: prometheus };
     let mut targets: Vec<&str> = INPUTS.iter().map(|i| i.label).collect();
     targets.push(TEXTFILE_INPUT);
+    targets.extend(fleet_nodes.iter().map(|(label, _)| *label));
     api.wait_for_scrapes(&targets)?;
 
     check_textfile_accepted(&api, &procs, &mut findings)?;
 
     let mut table = Vec::new();
     check_dashboard(root, &api, &mut table, &mut findings)?;
+    fleet::check_dashboard(root, &api, &mut table, &mut findings)?;
     check_alerts(&api, &mut table, &mut findings)?;
+    fleet::check_alert_labels(&api, &mut findings)?;
     print_table(&table);
 
     let elapsed = started.elapsed().as_secs_f64();
@@ -586,6 +602,7 @@ impl Processes {
         &mut self,
         replays: &[(&Input, SocketAddr)],
         node: SocketAddr,
+        fleet_nodes: &[(&str, SocketAddr)],
         rules: &Path,
         tmp: &Path,
     ) -> anyhow::Result<SocketAddr> {
@@ -611,6 +628,19 @@ impl Processes {
             quote(&node.to_string()),
             quote(TEXTFILE_INPUT)
         );
+        let _ = writeln!(
+            config,
+            "  - job_name: {}\n    static_configs:",
+            quote(fleet::JOB)
+        );
+        for (label, target) in fleet_nodes {
+            let _ = write!(
+                config,
+                "      - targets: [{}]\n        labels: {{input: {}}}\n",
+                quote(&target.to_string()),
+                quote(label)
+            );
+        }
         let config_path = tmp.join("prometheus.yml");
         std::fs::write(&config_path, &config)?;
         self.0.push(Process::spawn(
