@@ -1,4 +1,4 @@
-//! The fleet half of `dashboards-test`: three platforms, each a recorded lab capture whose
+//! The fleet half of `dashboards-test`: four platforms, each a recorded lab capture whose
 //! `system_identity` names a different machine (`dashboards/testdata/fleet/`), go through the
 //! real `recover` into a textfile, each served by its own node_exporter. Prometheus scrapes
 //! them as job `fleet`; then every expression of `dashboards/kdump-dma-observer-fleet.json`
@@ -37,8 +37,9 @@ pub(super) struct Platform {
 pub(super) const AMPERE: &str = "fleet-ampere";
 pub(super) const KUNPENG: &str = "fleet-kunpeng";
 pub(super) const GRACE: &str = "fleet-grace";
+pub(super) const SUPERCHIP: &str = "fleet-superchip";
 
-pub(super) const PLATFORMS: [Platform; 3] = [
+pub(super) const PLATFORMS: [Platform; 4] = [
     // The lab's kdump-aer capture: reset, then correctable, non-fatal and fatal AER.
     Platform {
         label: AMPERE,
@@ -62,6 +63,14 @@ pub(super) const PLATFORMS: [Platform; 3] = [
         product: "ARS-221GL-NHIR",
         verdict: "reset-no-fatal",
         probes_missing: true,
+    },
+    // A capture whose reset the observer could not see: inconclusive.
+    Platform {
+        label: SUPERCHIP,
+        timeline: "dashboards/testdata/fleet/nvidia-grace.timeline.jsonl",
+        product: "Grace CPU Superchip",
+        verdict: "inconclusive",
+        probes_missing: false,
     },
 ];
 

@@ -8,7 +8,7 @@
 //! data, and the alerts must fire for the inputs that deserve them. Along the way promtool
 //! checks the expositions, checks the rules and runs their unit tests.
 //!
-//! The fleet dashboard gets its own fleet: three platforms, each a node_exporter serving the
+//! The fleet dashboard gets its own fleet: four platforms, each a node_exporter serving the
 //! textfile `recover` made from a recorded capture with that platform's identity
 //! ([`fleet`]); its panels must group them exactly as expected.
 //!
@@ -109,7 +109,13 @@ const ALERTS: [AlertExpectation; 3] = [
         alert: "KdumpDmaObserverCaptureFlagged",
         // The textfile's latest capture is the flagged one.
         fires_for: &[FLAGGED, TEXTFILE_INPUT, fleet::AMPERE],
-        quiet_for: &[DEGRADED, CONSOLE, fleet::KUNPENG, fleet::GRACE],
+        quiet_for: &[
+            DEGRADED,
+            CONSOLE,
+            fleet::KUNPENG,
+            fleet::GRACE,
+            fleet::SUPERCHIP,
+        ],
         state: "firing",
     },
     AlertExpectation {
