@@ -64,13 +64,14 @@ pub(super) const PLATFORMS: [Platform; 4] = [
         verdict: "reset-no-fatal",
         probes_missing: true,
     },
-    // A capture whose reset the observer could not see: inconclusive.
+    // A capture whose reset the observer could not see (required probes missing too):
+    // inconclusive.
     Platform {
         label: SUPERCHIP,
         timeline: "dashboards/testdata/fleet/nvidia-grace.timeline.jsonl",
         product: "Grace CPU Superchip",
         verdict: "inconclusive",
-        probes_missing: false,
+        probes_missing: true,
     },
 ];
 
