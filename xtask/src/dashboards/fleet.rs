@@ -34,6 +34,9 @@ pub(super) struct Platform {
     pub probes_missing: bool,
 }
 
+/// The labels that name a platform in every fleet panel.
+const PLATFORM_LABELS: [&str; 4] = ["vendor", "product", "bios_version", "kernel"];
+
 pub(super) const AMPERE: &str = "fleet-ampere";
 pub(super) const KUNPENG: &str = "fleet-kunpeng";
 pub(super) const GRACE: &str = "fleet-grace";
@@ -239,6 +242,20 @@ fn check_grouping(
         .filter_map(|s| s["metric"]["product"].as_str().map(str::to_owned))
         .collect();
     let want: BTreeSet<String> = want.iter().map(|s| (*s).to_owned()).collect();
+    // A panel that dropped a platform label from its `by (...)` would still group by product.
+    for series in &result {
+        let missing: Vec<&str> = PLATFORM_LABELS
+            .iter()
+            .copied()
+            .filter(|l| series["metric"].get(*l).is_none())
+            .collect();
+        if !missing.is_empty() {
+            findings.fail(format!(
+                "{source} returned a series without the platform label(s) {missing:?}: {}",
+                series["metric"]
+            ));
+        }
+    }
     if got != want || result.len() != want.len() {
         findings.fail(format!(
             "{source} grouped the fleet as {got:?} ({} series), expected {want:?}: {expr}",
