@@ -66,9 +66,8 @@ pub(crate) struct Row {
     pub boot_records: Vec<(String, u64)>,
     /// From starting the observer to its status.json (the guest's READY line), seconds.
     pub ready_s: Option<f64>,
-    pub peak_rss_kib: Option<u64>,
-    /// The observer's own process start to ready (status.json `startup_ms`).
-    pub startup_ms: Option<u64>,
+    /// The observer's own start-to-ready and peak memory (status.json).
+    pub footprint: super::runner::Footprint,
     pub clock_offset_ns: Option<i64>,
     pub wall_s: f64,
     /// Failed checks that do not block (known issues among them), by name.
@@ -125,8 +124,7 @@ impl Row {
                 })
                 .unwrap_or_default(),
             ready_s: ready_seconds(&console, boot),
-            peak_rss_kib: status["peak_rss_kib"].as_u64(),
-            startup_ms: status["startup_ms"].as_u64(),
+            footprint: super::runner::Footprint::read(&outcome.dir),
             clock_offset_ns: status["clock_offset_ns"].as_i64(),
             wall_s: outcome.wall.as_secs_f64(),
             non_blocking_failures: outcome
@@ -195,10 +193,8 @@ pub(crate) fn summary(rows: &[Row]) -> String {
             format!("{}/{}", r.attached(), r.probes.len()),
             r.ready_s
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.1} s")),
-            r.startup_ms
-                .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
-            r.peak_rss_kib
-                .map_or_else(|| "-".to_owned(), |k| format!("{:.1} MiB", kib_to_mib(k))),
+            r.footprint.startup(),
+            r.footprint.peak(),
             r.clock_offset_ns
                 .map_or_else(|| "-".to_owned(), |n| format!("{:+.1} ms", ns_to_ms(n))),
             r.wall_s,
@@ -210,14 +206,6 @@ pub(crate) fn summary(rows: &[Row]) -> String {
         );
     }
     out
-}
-
-#[expect(
-    clippy::cast_precision_loss,
-    reason = "KiB of one process, shown in MiB"
-)]
-fn kib_to_mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }
 
 #[expect(
@@ -337,10 +325,8 @@ pub(crate) fn probes_md(rows: &[Row]) -> String {
             r.probes.len(),
             r.ready_s
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.1} s")),
-            r.startup_ms
-                .map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
-            r.peak_rss_kib
-                .map_or_else(|| "-".to_owned(), |k| format!("{:.1} MiB", kib_to_mib(k))),
+            r.footprint.startup(),
+            r.footprint.peak(),
         );
     }
     out
@@ -424,8 +410,10 @@ mod tests {
             boot_registered: vec!["kdo_smmu_write".into(), "kdo_sea".into()],
             boot_records: records.iter().map(|(e, n)| ((*e).to_owned(), *n)).collect(),
             ready_s: Some(2.5),
-            peak_rss_kib: Some(20_992),
-            startup_ms: Some(312),
+            footprint: crate::lab::runner::Footprint {
+                startup_ms: Some(312),
+                peak_rss_kib: Some(20_992),
+            },
             clock_offset_ns: Some(-200_000_000),
             wall_s: 100.0,
             non_blocking_failures: Vec::new(),
