@@ -111,6 +111,8 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
             observer: None,
             deb: None,
             deadline_scale: 1.0,
+            arch: lab::arch::GuestArch::Aarch64,
+            iommu: lab::arch::X86Iommu::Intel,
         },
     )?;
 
@@ -124,6 +126,8 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
         observer: None,
         deb: None,
         deadline_scale: 1.0,
+        arch: lab::arch::GuestArch::Aarch64,
+        iommu: lab::arch::X86Iommu::Intel,
     };
     let matrix = lab::run_plan(root, &matrix_args, &lab::matrix::ci_plan())?;
     let rows: Vec<lab::matrix::Row> = outcomes
@@ -174,6 +178,8 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
             observer: None,
             deb: Some(package.to_path_buf()),
             deadline_scale: 1.0,
+            arch: lab::arch::GuestArch::Aarch64,
+            iommu: lab::arch::X86Iommu::Intel,
         },
     )?;
     let distro_line = format!(
