@@ -285,7 +285,11 @@ fn plan(
     if !spec.arch.is_native() {
         return Err((
             ProbeState::Absent,
-            format!("{} only; this build is for {}", spec.arch, std::env::consts::ARCH),
+            format!(
+                "{} only; this build is for {}",
+                spec.arch,
+                std::env::consts::ARCH
+            ),
         ));
     }
     match spec.target {
@@ -434,7 +438,10 @@ mod tests {
     fn probes_of_another_architecture_are_absent_and_never_required() {
         let kernel = KernelView::default();
         let foreign: Vec<&ProbeSpec> = CATALOG.iter().filter(|s| !s.arch.is_native()).collect();
-        assert!(!foreign.is_empty(), "each build has the other arch's probes");
+        assert!(
+            !foreign.is_empty(),
+            "each build has the other arch's probes"
+        );
         assert!(
             foreign.iter().any(|s| s.required),
             "some are required on their own arch"

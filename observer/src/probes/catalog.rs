@@ -390,13 +390,31 @@ mod tests {
     fn each_architecture_has_its_own_probes() {
         assert_eq!(
             names(Arch::Aarch64),
-            ["smmu_reg_write", "smmu_gerror", "external_abort", "serror", "serror_panic"]
+            [
+                "smmu_reg_write",
+                "smmu_gerror",
+                "external_abort",
+                "serror",
+                "serror_panic"
+            ]
         );
         assert_eq!(
             names(Arch::X86_64),
-            ["mce_record", "dmar_fault", "amd_iommu_event", "amd_iommu_int"]
+            [
+                "mce_record",
+                "dmar_fault",
+                "amd_iommu_event",
+                "amd_iommu_int"
+            ]
         );
-        for shared in ["aer_event", "ghes", "ghes_fatal", "aer_recovery", "dpc", "panic"] {
+        for shared in [
+            "aer_event",
+            "ghes",
+            "ghes_fatal",
+            "aer_recovery",
+            "dpc",
+            "panic",
+        ] {
             assert!(names(Arch::Any).contains(&shared), "{shared}");
         }
         assert_eq!(

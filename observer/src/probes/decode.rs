@@ -382,7 +382,13 @@ mod tests {
             ..rec
         };
         let e = Decoder::default().decode(&bytes(&corrected)).unwrap();
-        assert!(matches!(e.detail, Detail::Mce { uncorrected: false, .. }));
+        assert!(matches!(
+            e.detail,
+            Detail::Mce {
+                uncorrected: false,
+                ..
+            }
+        ));
 
         let d = Decoder::new(vec![
             (0x1000, FunctionRole::DmarFault),

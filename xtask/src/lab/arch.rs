@@ -63,33 +63,6 @@ impl GuestArch {
         }
     }
 
-    /// The Debian package of [`GuestArch::qemu`].
-    #[must_use]
-    pub(crate) fn qemu_package(self) -> &'static str {
-        match self {
-            Self::Aarch64 => "qemu-system-arm",
-            Self::X86_64 => "qemu-system-x86",
-        }
-    }
-
-    /// Where Debian's packages for this architecture keep shared libraries (multiarch triplet).
-    #[must_use]
-    pub(crate) fn lib_dir(self) -> &'static str {
-        match self {
-            Self::Aarch64 => "lib/aarch64-linux-gnu",
-            Self::X86_64 => "lib/x86_64-linux-gnu",
-        }
-    }
-
-    /// The kernel's serial console device.
-    #[must_use]
-    pub(crate) fn console(self) -> &'static str {
-        match self {
-            Self::Aarch64 => "ttyAMA0",
-            Self::X86_64 => "ttyS0",
-        }
-    }
-
     /// Short label for folder names and tables (`arm64`, `x86_64`).
     #[must_use]
     pub(crate) fn label(self) -> &'static str {

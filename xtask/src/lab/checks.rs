@@ -239,10 +239,12 @@ fn x86_probes(ev: &Evidence) -> Check {
     };
     let probes = started["probes"].as_array().map_or(&[][..], Vec::as_slice);
     let state = |n: &str| {
-        probes
-            .iter()
-            .find(|p| p["name"] == n)
-            .map(|p| (p["state"].as_str().unwrap_or("?").to_owned(), p["required"] == true))
+        probes.iter().find(|p| p["name"] == n).map(|p| {
+            (
+                p["state"].as_str().unwrap_or("?").to_owned(),
+                p["required"] == true,
+            )
+        })
     };
     let mce = state("mce_record");
     let arm: Vec<_> = ["external_abort", "serror", "smmu_reg_write"]
@@ -1035,7 +1037,9 @@ mod tests {
         let started = r#"{"ts_ns":0,"kind":"observer_started","source":"observer","version":"0","capture_kernel":true,"kernel_release":"6.12","detail":"","probes":[{"name":"mce_record","target":"tracepoint:mce/mce_record","required":true,"state":"attached"},{"name":"external_abort","target":"kprobe:do_sea","required":false,"state":"absent"},{"name":"serror","target":"kprobe:do_serror","required":false,"state":"absent"},{"name":"smmu_reg_write","target":"kprobe:arm_smmu_write_reg_sync","required":false,"state":"absent"}]}"#;
         let copy = r#"{"ts_ns":1,"source":"kmsg","kind":"iommu_table_copy","iommu":"dmar","outcome":"copied","detail":"dmar0"}"#;
         let aer = |sev: &str| {
-            format!(r#"{{"ts_ns":5,"source":"ebpf","kind":"aer","device":"0000:02:00.0","severity":"{sev}"}}"#)
+            format!(
+                r#"{{"ts_ns":5,"source":"ebpf","kind":"aer","device":"0000:02:00.0","severity":"{sev}"}}"#
+            )
         };
         let good = [
             started.to_owned(),
@@ -1054,7 +1058,11 @@ mod tests {
         );
         assert!(failed(&checks).is_empty(), "{checks:?}");
         let trying = good.replace(r#""outcome":"copied""#, r#""outcome":"trying""#);
-        let checks = run_for(GuestArch::X86_64, Scenario::KdumpAer, &evidence(status.clone(), &trying));
+        let checks = run_for(
+            GuestArch::X86_64,
+            Scenario::KdumpAer,
+            &evidence(status.clone(), &trying),
+        );
         assert_eq!(
             failed(&checks),
             ["iommu_table_copy event: tables copied from the crashed kernel"]
@@ -1063,7 +1071,11 @@ mod tests {
             r#""required":false,"state":"absent"}]"#,
             r#""required":true,"state":"absent"}]"#,
         );
-        let checks = run_for(GuestArch::X86_64, Scenario::KdumpAer, &evidence(status, &required));
+        let checks = run_for(
+            GuestArch::X86_64,
+            Scenario::KdumpAer,
+            &evidence(status, &required),
+        );
         assert_eq!(
             failed(&checks),
             ["x86 probes: mce_record attached; arm64-only probes absent, not required"]

@@ -190,7 +190,10 @@ impl Facts {
             })
             .collect();
         let mut events = String::new();
-        for e in timeline.iter().filter(|e| KEY_KINDS.contains(&kind(e).as_str())) {
+        for e in timeline
+            .iter()
+            .filter(|e| KEY_KINDS.contains(&kind(e).as_str()))
+        {
             let mut brief = e.clone();
             if let Some(m) = brief.as_object_mut() {
                 for noisy in ["raw", "ts_ns", "kind", "writes", "errors"] {
@@ -243,7 +246,9 @@ impl Facts {
             },
             wall_s: o.wall.as_secs_f64(),
             events,
-            lines: capture_lines(&std::fs::read_to_string(dir.join("console.log")).unwrap_or_default()),
+            lines: capture_lines(
+                &std::fs::read_to_string(dir.join("console.log")).unwrap_or_default(),
+            ),
         }
     }
 }
@@ -288,6 +293,9 @@ mod tests {
         assert!(out.contains("Copied translation tables"), "{out}");
         assert!(out.contains("AER: Multiple Corrected"), "{out}");
         assert!(!out.contains("kdump-dma-observer"), "{out}");
-        assert_eq!(capture_lines("no crash here"), "(no capture boot on the console)\n");
+        assert_eq!(
+            capture_lines("no crash here"),
+            "(no capture boot on the console)\n"
+        );
     }
 }

@@ -608,7 +608,10 @@ mod tests {
         for ok in [Which::Boot, Which::Kdump, Which::KdumpAer] {
             assert!(plan(&x86(ok, None)).is_ok(), "{ok:?}");
         }
-        assert!(plan(&x86(Which::Kdump, Some("6.1"))).is_ok(), "6.1's vmcore issue is arm64's");
+        assert!(
+            plan(&x86(Which::Kdump, Some("6.1"))).is_ok(),
+            "6.1's vmcore issue is arm64's"
+        );
         for refused in [
             Which::ExternalAbort,
             Which::CapturePanic,
@@ -618,7 +621,10 @@ mod tests {
             Which::Matrix,
         ] {
             let err = plan(&x86(refused, None)).unwrap_err().to_string();
-            assert!(err.contains("x86 lab runs boot, kdump and kdump-aer"), "{err}");
+            assert!(
+                err.contains("x86 lab runs boot, kdump and kdump-aer"),
+                "{err}"
+            );
         }
         let amd_on_arm = LabArgs {
             iommu: X86Iommu::Amd,

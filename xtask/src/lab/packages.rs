@@ -594,11 +594,18 @@ mod tests {
         assert_eq!(p.file_name(), "kexec-tools_1%3a2.0.25-3+deb12u3_arm64.deb");
         assert_eq!(Package::from_json(&p.to_json(), "arm64"), Some(p));
         assert_eq!(
-            parse_show("Package: debconf\nVersion: 1.5\nArchitecture: all\n", "arm64"),
+            parse_show(
+                "Package: debconf\nVersion: 1.5\nArchitecture: all\n",
+                "arm64"
+            ),
             None
         );
         let amd64 = text.replace("arm64", "amd64");
-        assert_eq!(parse_show(&amd64, "arm64"), None, "another architecture's stanza");
+        assert_eq!(
+            parse_show(&amd64, "arm64"),
+            None,
+            "another architecture's stanza"
+        );
         let p = parse_show(amd64.split("\n\n").next().unwrap(), "amd64").unwrap();
         assert_eq!(p.file_name(), "kexec-tools_1%3a2.0.25-3+deb12u3_amd64.deb");
     }

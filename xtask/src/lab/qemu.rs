@@ -327,7 +327,10 @@ mod tests {
         }
         assert!(!a.contains("smmuv3") && !a.contains("ttyAMA0"), "{a}");
         let a = m(X86Iommu::Amd);
-        assert!(a.contains("-device amd-iommu,intremap=on") && a.contains("amd_iommu=on"), "{a}");
+        assert!(
+            a.contains("-device amd-iommu,intremap=on") && a.contains("amd_iommu=on"),
+            "{a}"
+        );
     }
 
     #[test]

@@ -153,7 +153,8 @@ pub(crate) fn write(observer: &Path, scenario: Scenario, dir: &Path) -> anyhow::
 
 /// The checks on the verdict (and, for capture-panic, on what it rests on).
 #[must_use]
-pub(crate) fn checks(scenario: Scenario, judged: &Result<Judged, String>, dir: &Path) -> Vec<Check> {
+#[cfg(test)]
+fn checks(scenario: Scenario, judged: &Result<Judged, String>, dir: &Path) -> Vec<Check> {
     checks_wanting(scenario, expected(scenario), judged, dir)
 }
 
@@ -283,7 +284,10 @@ mod tests {
             .map(|&s| expected_for(GuestArch::X86_64, s))
             .collect();
         assert_eq!(x86, ["not-capture-kernel", "preserved", "preserved"]);
-        assert_eq!(expected_for(GuestArch::Aarch64, Scenario::KdumpAer), "flagged");
+        assert_eq!(
+            expected_for(GuestArch::Aarch64, Scenario::KdumpAer),
+            "flagged"
+        );
     }
 
     #[test]
