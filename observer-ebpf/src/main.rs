@@ -219,7 +219,7 @@ fn iommu_group_add(ctx: TracePointContext) -> u32 {
 
 /// `mce:mce_record` (x86): a machine check the kernel logged (`status`, `addr`, `bank`).
 #[tracepoint]
-pub fn mce_record(ctx: TracePointContext) -> u32 {
+fn mce_record(ctx: TracePointContext) -> u32 {
     let layout = MCE_LAYOUT.load();
     submit_tracepoint(&ctx, &layout, record(RecordKind::MceRecord));
     0

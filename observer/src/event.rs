@@ -623,6 +623,8 @@ impl Detail {
                     | Self::CaptureKernelMarker { .. }
                     | Self::KernelCmdline { .. }
                     | Self::CaptureOutcome { .. }
+                    // The x86 hand-over decides `preserved` (verdict::x86_handover).
+                    | Self::IommuTableCopy { .. }
                     // What the config-space rule weighs: AER services bound, snapshots taken.
                     | Self::PciDevice(_)
                     | Self::PciSnapshot { .. }

@@ -429,6 +429,9 @@ mod tests {
             aer: TracepointLayout::EMPTY,
             iommu_attach: TracepointLayout::EMPTY,
             iommu_group: TracepointLayout::EMPTY,
+            arm_event: TracepointLayout::EMPTY,
+            non_standard: TracepointLayout::EMPTY,
+            mc_event: TracepointLayout::EMPTY,
             mce: TracepointLayout::EMPTY,
             problems: Vec::new(),
         }
