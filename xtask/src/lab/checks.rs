@@ -273,19 +273,24 @@ fn x86_probes(ev: &Evidence) -> Check {
     )
 }
 
-/// The capture kernel took the crashed kernel's IOMMU tables over (`iommu_table_copy` with
-/// outcome `copied` or `reused`).
+/// The capture kernel took the crashed kernel's DMA translation tables over
+/// (`iommu_table_copy` of `dmar` or `amd-vi` with outcome `copied` or `reused`; VT-d's
+/// interrupt-remapping copy, `dmar-ir`, is not that hand-over).
 fn table_copy(ev: &Evidence) -> Check {
     let all: Vec<&Value> = ev.of_kind("iommu_table_copy").collect();
-    let done = all
-        .iter()
-        .find(|e| e["outcome"] == "copied" || e["outcome"] == "reused");
+    let done = all.iter().find(|e| {
+        e["iommu"] != "dmar-ir" && (e["outcome"] == "copied" || e["outcome"] == "reused")
+    });
     Check::new(
         "iommu_table_copy event: tables copied from the crashed kernel",
         done.is_some(),
         match (done, all.first()) {
             (Some(e), _) => brief(e),
-            (None, Some(e)) => format!("{} event(s), none copied; first: {}", all.len(), brief(e)),
+            (None, Some(e)) => format!(
+                "{} event(s), no DMA translation table copied; first: {}",
+                all.len(),
+                brief(e)
+            ),
             (None, None) => "no iommu_table_copy event in the timeline".to_owned(),
         },
     )
@@ -770,6 +775,49 @@ pub(crate) fn report_names_the_system(report_json: &Path, console: Option<&str>)
     )
 }
 
+/// The machine name of the last `DMI: <name>, BIOS ...` console line (`dmi_setup()`,
+/// `drivers/firmware/dmi_scan.c`): what an x86 guest says it is.
+fn console_dmi_name(console: &str) -> Option<String> {
+    console
+        .lines()
+        .filter_map(|l| l.split_once("] DMI: "))
+        .filter_map(|(_, rest)| rest.split_once(", BIOS "))
+        .map(|(name, _)| name.trim().to_owned())
+        .next_back()
+}
+
+/// x86 kdump-aer: the report's System section names the machine by the DMI name the kernel
+/// printed at boot. The observer does not identify x86 CPUs (its CPU line is the arm64 MIDR),
+/// so only the machine is compared; the detail says what the report had for the CPU.
+pub(crate) fn report_names_the_x86_machine(report_json: &Path, console: Option<&str>) -> Check {
+    let name = "report names the machine (the console's DMI name)";
+    let report = match std::fs::read_to_string(report_json)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => return Check::new(name, false, format!("{}: {e}", report_json.display())),
+    };
+    let system = &report["header"]["system"];
+    let machine = system["machine"].as_str().unwrap_or("");
+    let Some(dmi) = console.and_then(console_dmi_name) else {
+        return Check::new(
+            name,
+            false,
+            "no `DMI: <name>, BIOS ...` line on the console",
+        );
+    };
+    Check::new(
+        name,
+        machine == dmi,
+        format!(
+            "machine {machine:?} (want {dmi:?}), CPU {:?} (not identified on x86), from {}",
+            system["cpu"].as_str().unwrap_or(""),
+            system["source"].as_str().unwrap_or("nowhere")
+        ),
+    )
+}
+
 fn brief(e: &Value) -> String {
     let mut e = e.clone();
     if let Some(map) = e.as_object_mut() {
@@ -799,6 +847,27 @@ mod tests {
     }
 
     const STOP: &str = r#"{"ts_ns":9,"kind":"observer_stopped","source":"observer","submitted":1,"dropped":0,"received":1,"undecodable":0}"#;
+
+    #[test]
+    fn the_x86_system_check_wants_the_consoles_dmi_name() {
+        let dir = std::env::temp_dir().join(format!("xtask-x86-system-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("report.json");
+        let console = "[    0.000000] DMI: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.3-debian-1.16.3-2~bpo12+1 04/01/2014\r\n\
+                       [    0.000000] DMI: Memory slots populated: 1/1\r\n";
+        let write = |machine: &str| {
+            let v = json!({"header": {"system": {"machine": machine, "source": "system_identity event"}}});
+            std::fs::write(&path, v.to_string()).unwrap();
+        };
+        write("QEMU Standard PC (Q35 + ICH9, 2009)");
+        let ok = report_names_the_x86_machine(&path, Some(console));
+        assert!(ok.passed, "{ok:?}");
+        write("linux,dummy-virt");
+        assert!(!report_names_the_x86_machine(&path, Some(console)).passed);
+        write("QEMU Standard PC (Q35 + ICH9, 2009)");
+        assert!(!report_names_the_x86_machine(&path, Some("no dmi\n")).passed);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_system_check_wants_the_virt_model_and_the_booted_midr() {
@@ -1066,6 +1135,17 @@ mod tests {
         assert_eq!(
             failed(&checks),
             ["iommu_table_copy event: tables copied from the crashed kernel"]
+        );
+        let only_ir = good.replace(r#""iommu":"dmar","#, r#""iommu":"dmar-ir","#);
+        let checks = run_for(
+            GuestArch::X86_64,
+            Scenario::KdumpAer,
+            &evidence(status.clone(), &only_ir),
+        );
+        assert_eq!(
+            failed(&checks),
+            ["iommu_table_copy event: tables copied from the crashed kernel"],
+            "the interrupt-remapping table is not the DMA hand-over"
         );
         let required = good.replace(
             r#""required":false,"state":"absent"}]"#,

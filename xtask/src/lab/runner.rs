@@ -171,10 +171,12 @@ pub(crate) fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
     let wanted = report::expected_for(spec.arch, spec.scenario);
     checks.extend(report::checks_wanting(spec.scenario, wanted, &judged, dir));
     if spec.scenario == Scenario::KdumpAer {
-        checks.push(checks::report_names_the_system(
-            &dir.join("report.json"),
-            evidence.console.as_deref(),
-        ));
+        let report_json = dir.join("report.json");
+        let console = evidence.console.as_deref();
+        checks.push(match spec.arch {
+            GuestArch::Aarch64 => checks::report_names_the_system(&report_json, console),
+            GuestArch::X86_64 => checks::report_names_the_x86_machine(&report_json, console),
+        });
     }
     let verdict = judged.as_ref().ok().map(|j| j.verdict.clone());
     checks.extend(metrics::checks(spec.scenario, dir, verdict.as_deref()));
