@@ -158,14 +158,15 @@ impl Facts {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null);
         let kind = |e: &Value| e["kind"].as_str().unwrap_or("").to_owned();
+        // The DMA translation hand-over (VT-d's earlier IR table copy, `dmar-ir`, is not it).
         let handover = timeline.iter().find(|e| {
             matches!(
                 kind(e).as_str(),
                 "smmu_reset" | "smmu_adopt" | "smmu_adopt_fallback"
             ) || (kind(e) == "iommu_table_copy"
+                && e["iommu"] != "dmar-ir"
                 && matches!(e["outcome"].as_str(), Some("copied" | "reused" | "failed")))
         });
-        let ms = |e: &Value| e["ts_ns"].as_u64().map(|ns| ns as f64 / 1e6);
         let aer: Vec<String> = timeline
             .iter()
             .filter(|e| kind(e) == "aer")
@@ -189,25 +190,7 @@ impl Facts {
                 )
             })
             .collect();
-        let mut events = String::new();
-        for e in timeline
-            .iter()
-            .filter(|e| KEY_KINDS.contains(&kind(e).as_str()))
-        {
-            let mut brief = e.clone();
-            if let Some(m) = brief.as_object_mut() {
-                for noisy in ["raw", "ts_ns", "kind", "writes", "errors"] {
-                    m.remove(noisy);
-                }
-            }
-            let _ = writeln!(
-                events,
-                "{:>10.1} ms  {:<18} {}",
-                ms(e).unwrap_or(0.0),
-                kind(e),
-                brief
-            );
-        }
+        let events = key_events(&timeline);
         Self {
             kernel: o.kernel.clone(),
             result: if o.passed {
@@ -251,6 +234,36 @@ impl Facts {
             ),
         }
     }
+}
+
+/// Milliseconds of an event's `ts_ns` (monotonic since boot).
+fn ms(e: &Value) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss)] // boot-relative ns, far below 2^52
+    e["ts_ns"].as_u64().map(|ns| ns as f64 / 1e6)
+}
+
+/// The timeline's key events, one line each: time, kind, the fields without the noisy ones.
+fn key_events(timeline: &[Value]) -> String {
+    let mut events = String::new();
+    for e in timeline
+        .iter()
+        .filter(|e| KEY_KINDS.contains(&e["kind"].as_str().unwrap_or("")))
+    {
+        let mut brief = e.clone();
+        if let Some(m) = brief.as_object_mut() {
+            for noisy in ["raw", "ts_ns", "kind", "writes", "errors"] {
+                m.remove(noisy);
+            }
+        }
+        let _ = writeln!(
+            events,
+            "{:>10.1} ms  {:<18} {}",
+            ms(e).unwrap_or(0.0),
+            e["kind"].as_str().unwrap_or(""),
+            brief
+        );
+    }
+    events
 }
 
 /// The key lines of the console after the crash (the capture boot), de-duplicated, capped.

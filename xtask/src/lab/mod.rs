@@ -116,7 +116,7 @@ pub(crate) enum Which {
     /// dump, reboot, the recover unit, poweroff. The disk is read back with debugfs: the report
     /// files next to the dump, the verdict matching the dump's real size, recover's textfile.
     DebianKdump,
-    /// kdump-aer on arm64 (SMMUv3) and then on x86_64 (q35 + Intel VT-d), and
+    /// kdump-aer on arm64 (SMMUv3) and then on x86-64 (q35 + Intel VT-d), and
     /// docs/arm64-vs-x86.md written from the two runs: each capture timeline's key events and
     /// console lines, the time from the capture kernel's start to its IOMMU hand-over (reset
     /// or table copy), what became of the injected errors, and both verdicts.
@@ -187,6 +187,8 @@ pub(crate) enum Which {
 ///   cargo xtask lab compare
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
+// `--help` text: architecture names (x86_64) are the values users type, shown without backticks.
+#[allow(clippy::doc_markdown)]
 pub(crate) struct LabArgs {
     /// The scenario to run.
     #[arg(value_enum)]
