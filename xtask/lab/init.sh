@@ -123,6 +123,8 @@ if [ "$BOOT" = first ]; then
 		case $arg in console=* | intel_iommu=* | amd_iommu=* | iommu=*) KEEP="$KEEP $arg" ;; esac
 	done
 	APPEND="${KEEP# } earlycon reset_devices maxcpus=1 nr_cpus=1 panic=-1 lab=$SCENARIO $EXTRA"
+	# RHEL's x86 kdump line: native PCIe port services (AER, DPC) off in the capture kernel.
+	[ "$SCENARIO" = kdump-compat ] && APPEND="$APPEND pcie_ports=compat"
 	say "kexec -p --append=\"$APPEND\""
 	kexec -i -p /boot/Image --initrd=/boot/capture.cpio --append="$APPEND" >/tmp/kexec.out 2>&1 ||
 		fail "kexec -p failed: $(tail -n 5 /tmp/kexec.out | tr '\n' ' ')"
