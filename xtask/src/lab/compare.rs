@@ -268,8 +268,26 @@ fn key_events(timeline: &[Value]) -> String {
 
 /// The key lines of the console after the crash (the capture boot), de-duplicated, capped.
 fn capture_lines(console: &str) -> String {
+    // arm64 prints `Starting crashdump kernel...` before it jumps; x86 does not, so there the
+    // capture boot starts at the console's second kernel-boot line (`Command line: `).
+    let second_boot = || {
+        let mut offset = 0;
+        let mut boots = 0;
+        for line in console.split_inclusive('\n') {
+            if super::console::classify(line.trim_end()) == Some(super::console::Signal::KernelBoot)
+            {
+                boots += 1;
+                if boots == 2 {
+                    return Some(offset);
+                }
+            }
+            offset += line.len();
+        }
+        None
+    };
     let start = console
         .find("Starting crashdump kernel")
+        .or_else(second_boot)
         .unwrap_or(console.len());
     let mut out = String::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -306,6 +324,16 @@ mod tests {
         assert!(out.contains("Copied translation tables"), "{out}");
         assert!(out.contains("AER: Multiple Corrected"), "{out}");
         assert!(!out.contains("kdump-dma-observer"), "{out}");
+        // x86: no `Starting crashdump kernel`; the second `Command line: ` starts the capture.
+        let x86 = "[    0.000000] Command line: console=ttyS0 intel_iommu=on\n\
+            [    0.300000] DMAR-IR: Enabled IRQ remapping in xapic mode\n\
+            [   11.095447] Kernel panic - not syncing: sysrq triggered crash\n\
+            [    0.000000] Command line: console=ttyS0 intel_iommu=on reset_devices\n\
+            [    1.759713] DMAR: Copied translation tables from previous kernel for dmar0\n";
+        let out = capture_lines(x86);
+        assert!(out.contains("Copied translation tables"), "{out}");
+        assert!(out.contains("reset_devices"), "{out}");
+        assert!(!out.contains("xapic") && !out.contains("sysrq"), "{out}");
         assert_eq!(
             capture_lines("no crash here"),
             "(no capture boot on the console)\n"
