@@ -222,7 +222,8 @@ pub(crate) struct LabArgs {
     /// its artifacts go to target/lab/<scenario>-x86_64[-<kernel>].
     #[arg(long, value_enum, default_value = "aarch64")]
     pub arch: GuestArch,
-    /// x86_64 only: the IOMMU QEMU emulates (`intel`: intel-iommu; `amd`: amd-iommu).
+    /// x86_64 only: the IOMMU QEMU emulates (`intel`: intel-iommu; `amd`: amd-iommu, whose first
+    /// kernel panics under TCG: "timer doesn't work through Interrupt-remapped IO-APIC").
     #[arg(long, value_enum, default_value = "intel")]
     pub iommu: X86Iommu,
 }
