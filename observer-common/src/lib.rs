@@ -42,6 +42,9 @@ pub enum RecordKind {
     /// 3 fatal, 4 info), `args[1]` = error count, `args[2]` = address; `args[3]` =
     /// [`PRESENT_SLOT`] mask.
     McEvent = 8,
+    /// `mce:mce_record` (x86 machine check, logged by `mce_log()`). `args[0]` = `status`
+    /// (`MCi_STATUS`), `args[1]` = `addr` (`MCi_ADDR`), `args[2]` = `bank`.
+    MceRecord = 9,
 }
 
 /// The slot of the presence mask in tracepoint records that carry one: bit `i` of
@@ -62,6 +65,7 @@ impl RecordKind {
             6 => Self::ArmEvent,
             7 => Self::NonStandardEvent,
             8 => Self::McEvent,
+            9 => Self::MceRecord,
             _ => return None,
         })
     }
@@ -145,6 +149,8 @@ pub mod names {
     pub const NON_STANDARD_LAYOUT: &str = "NON_STANDARD_LAYOUT";
     /// Global: [`super::TracepointLayout`] of `ras:mc_event`.
     pub const MC_EVENT_LAYOUT: &str = "MC_EVENT_LAYOUT";
+    /// Global: [`super::TracepointLayout`] of `mce:mce_record` (x86 only).
+    pub const MCE_LAYOUT: &str = "MCE_LAYOUT";
 }
 
 /// Where a tracepoint's fields sit in its raw record on the running kernel.

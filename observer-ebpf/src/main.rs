@@ -50,6 +50,8 @@ static ARM_EVENT_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout
 static NON_STANDARD_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPTY);
 #[unsafe(no_mangle)]
 static MC_EVENT_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPTY);
+#[unsafe(no_mangle)]
+static MCE_LAYOUT: Global<TracepointLayout> = Global::new(TracepointLayout::EMPTY);
 
 #[inline(always)]
 fn count(slot: u32) {
@@ -212,6 +214,14 @@ fn iommu_attach(ctx: TracePointContext) -> u32 {
 fn iommu_group_add(ctx: TracePointContext) -> u32 {
     let layout = IOMMU_GROUP_LAYOUT.load();
     submit_tracepoint(&ctx, &layout, record(RecordKind::IommuGroupAdd));
+    0
+}
+
+/// `mce:mce_record` (x86): a machine check the kernel logged (`status`, `addr`, `bank`).
+#[tracepoint]
+fn mce_record(ctx: TracePointContext) -> u32 {
+    let layout = MCE_LAYOUT.load();
+    submit_tracepoint(&ctx, &layout, record(RecordKind::MceRecord));
     0
 }
 

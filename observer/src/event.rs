@@ -330,6 +330,16 @@ pub enum Detail {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         detail: String,
     },
+    /// x86 machine check logged (`mce:mce_record`).
+    Mce {
+        /// `MCi_STATUS` of the record.
+        status: String,
+        /// `MCi_ADDR` (meaningful when `MCi_STATUS.ADDRV`, bit 58, is set).
+        addr: String,
+        bank: u64,
+        /// `MCi_STATUS.UC` (bit 61): uncorrected.
+        uncorrected: bool,
+    },
     /// `iommu:attach_device_to_domain`.
     IommuAttach { device: String },
     /// `iommu:add_device_to_group`.
@@ -554,6 +564,7 @@ impl Detail {
             Self::ExternalAbort { .. } => "external_abort",
             Self::Panic { .. } => "panic",
             Self::IommuTableCopy { .. } => "iommu_table_copy",
+            Self::Mce { .. } => "mce",
             Self::IommuAttach { .. } => "iommu_attach",
             Self::IommuGroupAdd { .. } => "iommu_group_add",
             Self::UnknownFunctionHit { .. } => "unknown_function_hit",
@@ -594,6 +605,8 @@ impl Detail {
             Self::Panic { .. } => "panic",
             // Config-space reports with something to show (not every bus master).
             Self::PciDevice(d) if !d.errors.is_empty() || !d.residue.is_empty() => "PCI",
+            Self::IommuFault { .. } => "IOMMU",
+            Self::Mce { .. } => "MCE",
             _ => return None,
         })
     }
@@ -610,6 +623,8 @@ impl Detail {
                     | Self::CaptureKernelMarker { .. }
                     | Self::KernelCmdline { .. }
                     | Self::CaptureOutcome { .. }
+                    // The x86 hand-over decides `preserved` (verdict::x86_handover).
+                    | Self::IommuTableCopy { .. }
                     // What the config-space rule weighs: AER services bound, snapshots taken.
                     | Self::PciDevice(_)
                     | Self::PciSnapshot { .. }
@@ -631,6 +646,9 @@ impl Detail {
                 severity: Some(s), ..
             } if s == "fatal" => Some("fatal"),
             Self::MemoryError { error_type, .. } if error_type == "fatal" => Some("fatal"),
+            Self::Mce {
+                uncorrected: true, ..
+            } => Some("uncorrected"),
             Self::Dpc { .. }
             | Self::GhesFatal
             | Self::Serror { .. }

@@ -116,7 +116,13 @@ if [ "$BOOT" = first ]; then
 		EXTRA=
 	fi
 	EXTRA=$(echo "$EXTRA" | tr '\n' ' ')
-	APPEND="console=ttyAMA0 earlycon reset_devices maxcpus=1 nr_cpus=1 panic=-1 lab=$SCENARIO $EXTRA"
+	# The capture kernel keeps this kernel's console (ttyAMA0 on arm64, ttyS0 on x86) and IOMMU
+	# switches (x86: intel_iommu=on / amd_iommu=on; without them it would not take the tables over).
+	KEEP=
+	for arg in $(cat /proc/cmdline); do
+		case $arg in console=* | intel_iommu=* | amd_iommu=* | iommu=*) KEEP="$KEEP $arg" ;; esac
+	done
+	APPEND="${KEEP# } earlycon reset_devices maxcpus=1 nr_cpus=1 panic=-1 lab=$SCENARIO $EXTRA"
 	# RHEL's x86 kdump line: native PCIe port services (AER, DPC) off in the capture kernel.
 	[ "$SCENARIO" = kdump-compat ] && APPEND="$APPEND pcie_ports=compat"
 	say "kexec -p --append=\"$APPEND\""

@@ -1,4 +1,4 @@
-//! `cargo xtask build [--arch host|aarch64]`.
+//! `cargo xtask build [--arch host|aarch64|x86_64]`.
 use std::{
     path::{Path, PathBuf},
     process::Command,
@@ -6,13 +6,18 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::{cmd, elf, toolchain::AARCH64_MUSL};
+use crate::{
+    cmd, elf,
+    toolchain::{AARCH64_MUSL, X86_64_MUSL},
+};
 
 #[derive(clap::Args)]
 pub(crate) struct BuildArgs {
-    /// Architecture to build for: `host`, or `aarch64` for a static arm64 binary
-    /// (aarch64-unknown-linux-musl, linked by rust-lld; its eBPF programs use arm64 `pt_regs`).
-    #[arg(long, default_value = "host", value_parser = ["host", "aarch64"])]
+    /// Architecture to build for: `host`, `aarch64` for a static arm64 binary
+    /// (aarch64-unknown-linux-musl, linked by rust-lld; its eBPF programs use arm64 `pt_regs`),
+    /// or `x86_64` for a static x86-64 binary (x86_64-unknown-linux-musl; x86 `pt_regs`).
+    /// aya-build compiles the eBPF object with `bpf_target_arch` set to the target's arch.
+    #[arg(long, default_value = "host", value_parser = ["host", "aarch64", "x86_64"])]
     pub arch: String,
 }
 
@@ -30,19 +35,25 @@ pub(crate) fn run(root: &Path, args: &BuildArgs) -> anyhow::Result<PathBuf> {
     let target = target_dir(root)?;
     // Absolute, so that cargo (run in `root`) and this function agree on it.
     cargo.env("CARGO_TARGET_DIR", &target);
-    let binary = if args.arch == "aarch64" {
-        cargo.args(["--target", AARCH64_MUSL]);
-        target.join(AARCH64_MUSL).join("release/kdump-dma-observer")
+    let musl = match args.arch.as_str() {
+        "aarch64" => Some((AARCH64_MUSL, elf::Machine::Aarch64)),
+        "x86_64" => Some((X86_64_MUSL, elf::Machine::X86_64)),
+        _ => None,
+    };
+    let binary = if let Some((triple, _)) = musl {
+        cargo.args(["--target", triple]);
+        target.join(triple).join("release/kdump-dma-observer")
     } else {
         target.join("release/kdump-dma-observer")
     };
     cmd::run(root, &mut cargo)?;
     let info = elf::inspect(&binary).with_context(|| format!("inspecting {}", binary.display()))?;
-    if args.arch == "aarch64" {
+    if let Some((_, machine)) = musl {
         anyhow::ensure!(
-            info.machine == elf::Machine::Aarch64 && info.is_static,
-            "{} is {info}, expected a static aarch64 executable",
-            binary.display()
+            info.machine == machine && info.is_static,
+            "{} is {info}, expected a static {} executable",
+            binary.display(),
+            args.arch
         );
     }
     eprintln!("built {} ({info})", binary.display());

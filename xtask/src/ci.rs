@@ -111,6 +111,8 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
             observer: None,
             deb: None,
             deadline_scale: 1.0,
+            arch: lab::arch::GuestArch::Aarch64,
+            iommu: lab::arch::X86Iommu::Intel,
         },
     )?;
 
@@ -124,6 +126,8 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
         observer: None,
         deb: None,
         deadline_scale: 1.0,
+        arch: lab::arch::GuestArch::Aarch64,
+        iommu: lab::arch::X86Iommu::Intel,
     };
     let matrix = lab::run_plan(root, &matrix_args, &lab::matrix::ci_plan())?;
     let rows: Vec<lab::matrix::Row> = outcomes
@@ -152,6 +156,7 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
     );
     let mut outcomes = outcomes;
     outcomes.extend(matrix);
+    outcomes.extend(x86_lab(root)?);
 
     let lab_line = lab::one_line(&outcomes, lab_started.elapsed());
     let lab_failed = outcomes.iter().filter(|o| !o.passed).count();
@@ -174,6 +179,8 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
             observer: None,
             deb: Some(package.to_path_buf()),
             deadline_scale: 1.0,
+            arch: lab::arch::GuestArch::Aarch64,
+            iommu: lab::arch::X86Iommu::Intel,
         },
     )?;
     let distro_line = format!(
@@ -192,6 +199,27 @@ fn labs(root: &Path, package: &Path) -> anyhow::Result<(String, String)> {
         );
     }
     Ok((lab_line, distro_line))
+}
+
+/// The x86-64 twin: kdump-aer on q35 + Intel VT-d (about 25 s of QEMU once the static x86-64
+/// observer is built).
+fn x86_lab(root: &Path) -> anyhow::Result<Vec<lab::runner::Outcome>> {
+    step(
+        "QEMU lab, x86-64 (kdump-aer --arch x86_64: q35 + Intel VT-d, 6.12 amd64; the capture kernel copies the translation tables, verdict preserved)",
+    );
+    lab::run(
+        root,
+        &lab::LabArgs {
+            scenario: lab::Which::KdumpAer,
+            kernel: None,
+            strict: true,
+            observer: None,
+            deb: None,
+            deadline_scale: 1.0,
+            arch: lab::arch::GuestArch::X86_64,
+            iommu: lab::arch::X86Iommu::Intel,
+        },
+    )
 }
 
 fn step(name: &str) {

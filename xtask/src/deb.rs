@@ -2,7 +2,7 @@
 //!
 //! | path in the package | from |
 //! |---|---|
-//! | `/usr/sbin/kdump-dma-observer` | `cargo xtask build` (static musl for arm64) |
+//! | `/usr/sbin/kdump-dma-observer` | `cargo xtask build` (static musl, arm64 or x86-64) |
 //! | `/lib/systemd/system/*.service` | `packaging/systemd/` |
 //! | `/usr/lib/dracut/modules.d/99kdump-dma-observer/` | `packaging/dracut/` |
 //! | `/usr/share/kdump-dma-observer/dashboards/` | `dashboards/` (Grafana JSON, alert rules) |
@@ -28,8 +28,8 @@ use crate::{build, build::build_observer, cmd, packaging_checks};
 
 #[derive(clap::Args)]
 pub(crate) struct DebArgs {
-    /// Package architecture: `arm64` (static aarch64 binary, the lab's) or `amd64` (the
-    /// host build).
+    /// Package architecture: `arm64` (static aarch64 binary, the lab's) or `amd64` (static
+    /// x86-64 binary, `cargo xtask build --arch x86_64`).
     #[arg(long, value_enum, default_value = "arm64")]
     pub arch: Arch,
 }
@@ -40,7 +40,7 @@ pub(crate) enum Arch {
     /// arm64: the static aarch64 build (the QEMU labs' guests).
     #[value(name = "arm64")]
     Aarch64,
-    /// amd64: the host build.
+    /// amd64: the static x86-64 build.
     #[value(name = "amd64")]
     X86_64,
 }
@@ -69,7 +69,7 @@ pub(crate) fn run(root: &Path, args: &DebArgs) -> anyhow::Result<PathBuf> {
         &build::BuildArgs {
             arch: match args.arch {
                 Arch::Aarch64 => "aarch64",
-                Arch::X86_64 => "host",
+                Arch::X86_64 => "x86_64",
             }
             .into(),
         },

@@ -47,6 +47,8 @@ pub(crate) fn run(root: &Path, args: &DemoArgs) -> anyhow::Result<()> {
             observer: None,
             deb: None,
             deadline_scale: 1.0,
+            arch: lab::arch::GuestArch::Aarch64,
+            iommu: lab::arch::X86Iommu::Intel,
         },
     )?;
     let outcome = outcomes

@@ -3,13 +3,14 @@ use std::{path::Path, process::Command};
 
 use crate::{
     cmd::{self, output},
-    toolchain::{self, AARCH64_MUSL, BPF_LINKER_VERSION},
+    toolchain::{self, AARCH64_MUSL, BPF_LINKER_VERSION, X86_64_MUSL},
 };
 
 #[derive(clap::Args)]
 pub(crate) struct SetupArgs {
     /// Also set up the QEMU lab on this host (Debian 12, root): an apt source for
-    /// bookworm-backports, the arm64 dpkg architecture, qemu-system-arm >= 10, depmod (kmod).
+    /// bookworm-backports, the arm64 dpkg architecture, qemu-system-arm and qemu-system-x86
+    /// >= 10, depmod (kmod).
     #[arg(long)]
     pub lab: bool,
 }
@@ -66,13 +67,15 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             )?;
         }
     }
-    if !installed(&stable, "target", AARCH64_MUSL) {
-        install(
-            root,
-            &mut actions,
-            format!("target {AARCH64_MUSL} for {stable}"),
-            Command::new("rustup").args(["target", "add", AARCH64_MUSL, "--toolchain", &stable]),
-        )?;
+    for target in [AARCH64_MUSL, X86_64_MUSL] {
+        if !installed(&stable, "target", target) {
+            install(
+                root,
+                &mut actions,
+                format!("target {target} for {stable}"),
+                Command::new("rustup").args(["target", "add", target, "--toolchain", &stable]),
+            )?;
+        }
     }
     if !toolchain_installed(&nightly) {
         install(
@@ -119,7 +122,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
 
     if actions.is_empty() {
         eprintln!(
-            "setup: everything present ({stable} + {AARCH64_MUSL}, {nightly} + rust-src, {wanted})"
+            "setup: everything present ({stable} + {AARCH64_MUSL} + {X86_64_MUSL}, {nightly} + rust-src, {wanted})"
         );
     } else {
         eprintln!("setup: installed {}", actions.join("; "));

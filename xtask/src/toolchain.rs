@@ -8,6 +8,8 @@ use anyhow::{Context as _, anyhow};
 pub(crate) const BPF_LINKER_VERSION: &str = "0.10.1";
 /// Target of the arm64 server build.
 pub(crate) const AARCH64_MUSL: &str = "aarch64-unknown-linux-musl";
+/// Target of the x86-64 server build (static, like the arm64 one).
+pub(crate) const X86_64_MUSL: &str = "x86_64-unknown-linux-musl";
 
 /// `channel` of the userspace toolchain (`rust-toolchain.toml`).
 pub(crate) fn userspace(root: &Path) -> anyhow::Result<String> {

@@ -113,6 +113,7 @@ pub fn load_and_attach(
         .override_global(names::ARM_EVENT_LAYOUT, &layouts.arm_event, true)
         .override_global(names::NON_STANDARD_LAYOUT, &layouts.non_standard, true)
         .override_global(names::MC_EVENT_LAYOUT, &layouts.mc_event, true)
+        .override_global(names::MCE_LAYOUT, &layouts.mce, true)
         .load(object)?;
 
     let mut reports = Vec::new();
@@ -169,6 +170,7 @@ struct Layouts {
     arm_event: TracepointLayout,
     non_standard: TracepointLayout,
     mc_event: TracepointLayout,
+    mce: TracepointLayout,
     /// Per-tracepoint reasons a layout could not be used.
     problems: Vec<(&'static str, String)>,
 }
@@ -222,6 +224,8 @@ impl Layouts {
         );
         let iommu_attach = get("iommu", "attach_device_to_domain", Some("device"), &[]);
         let iommu_group = get("iommu", "add_device_to_group", Some("device"), &["gid"]);
+        // include/trace/events/mce.h (5.4 .. 7.x): `u64 status`, `u64 addr`, `u8 bank`.
+        let mce = get("mce", "mce_record", None, &["status", "addr", "bank"]);
         let self_test = get("syscalls", "sys_enter_getpgid", None, &["pid"]);
         // The self-test program reads `pid` at a fixed offset; refuse it if the kernel differs.
         if self_test != TracepointLayout::EMPTY
@@ -239,6 +243,7 @@ impl Layouts {
             arm_event,
             non_standard,
             mc_event,
+            mce,
             problems,
         }
     }
@@ -277,6 +282,16 @@ fn plan(
     kernel: &KernelView,
     layouts: &Layouts,
 ) -> Result<Option<KprobePoint>, (ProbeState, String)> {
+    if !spec.arch.is_native() {
+        return Err((
+            ProbeState::Absent,
+            format!(
+                "{} only; this build is for {}",
+                spec.arch,
+                std::env::consts::ARCH
+            ),
+        ));
+    }
     match spec.target {
         Target::Tracepoint { category, name } => {
             let Some(tracefs) = &kernel.tracefs else {
@@ -376,7 +391,8 @@ fn report(spec: &ProbeSpec, state: ProbeState, reason: String, errno: Option<i32
             Target::Tracepoint { category, name } => format!("tracepoint:{category}/{name}"),
             Target::Kprobe { symbol } => format!("kprobe:{symbol}"),
         },
-        required: spec.required,
+        // A probe of another architecture is never required here.
+        required: spec.required && spec.arch.is_native(),
         state,
         reason,
         errno,
@@ -402,4 +418,50 @@ fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(size).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_layouts() -> Layouts {
+        Layouts {
+            aer: TracepointLayout::EMPTY,
+            iommu_attach: TracepointLayout::EMPTY,
+            iommu_group: TracepointLayout::EMPTY,
+            arm_event: TracepointLayout::EMPTY,
+            non_standard: TracepointLayout::EMPTY,
+            mc_event: TracepointLayout::EMPTY,
+            mce: TracepointLayout::EMPTY,
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn probes_of_another_architecture_are_absent_and_never_required() {
+        let kernel = KernelView::default();
+        let foreign: Vec<&ProbeSpec> = CATALOG.iter().filter(|s| !s.arch.is_native()).collect();
+        assert!(
+            !foreign.is_empty(),
+            "each build has the other arch's probes"
+        );
+        assert!(
+            foreign.iter().any(|s| s.required),
+            "some are required on their own arch"
+        );
+        for spec in foreign {
+            let (state, reason) = plan(spec, &kernel, &no_layouts()).unwrap_err();
+            assert_eq!(state, ProbeState::Absent, "{}", spec.name);
+            assert!(reason.contains("only; this build is for"), "{reason}");
+            assert!(!report(spec, state, reason, None).required, "{}", spec.name);
+        }
+        // A native required probe on a kernel without tracefs/kprobes: unsupported, required.
+        let native = CATALOG
+            .iter()
+            .find(|s| s.arch.is_native() && s.required)
+            .unwrap();
+        let (state, reason) = plan(native, &kernel, &no_layouts()).unwrap_err();
+        assert_eq!(state, ProbeState::Unsupported);
+        assert!(report(native, state, reason, None).required);
+    }
 }

@@ -2,6 +2,45 @@
 //!
 //! Required probes are the ones a capture-kernel verdict depends on; optional ones add detail.
 //! Nothing here is assumed to exist: the planner checks each target on the running kernel.
+//! Probes of one architecture ([`Arch`]) are reported `absent` (and never required) on the
+//! other.
+//!
+//! x86 functions that cannot be probed at all, so they are not in the table: the machine check
+//! handler and its panic path (`do_machine_check`, `mce_panic`, `mce_timed_out` in
+//! `arch/x86/kernel/cpu/mce/core.c` are `noinstr`), and the NMI error reporters
+//! (`pci_serr_error`, `io_check_error`, `unknown_nmi_error` in `arch/x86/kernel/nmi.c` are
+//! `NOKPROBE_SYMBOL`). A machine check is seen through `mce:mce_record` (fired by `mce_log()`
+//! for every logged record, before any panic) and through the `panic` probe.
+
+/// The architecture a probe exists on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    Any,
+    Aarch64,
+    X86_64,
+}
+
+impl Arch {
+    /// Whether this build can attach it (`target_arch` of the daemon = the kernel's).
+    #[must_use]
+    pub fn is_native(self) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Aarch64 => cfg!(target_arch = "aarch64"),
+            Self::X86_64 => cfg!(target_arch = "x86_64"),
+        }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Any => "any architecture",
+            Self::Aarch64 => "arm64",
+            Self::X86_64 => "x86_64",
+        })
+    }
+}
 
 /// What a probe attaches to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +64,7 @@ pub enum Program {
     McEvent,
     IommuAttach,
     IommuGroupAdd,
+    MceRecord,
     FunctionHit,
     PanicHit,
 }
@@ -41,6 +81,7 @@ impl Program {
             Self::McEvent => "mc_event",
             Self::IommuAttach => "iommu_attach",
             Self::IommuGroupAdd => "iommu_group_add",
+            Self::MceRecord => "mce_record",
             Self::FunctionHit => "function_hit",
             Self::PanicHit => "panic_hit",
         }
@@ -59,6 +100,10 @@ pub enum FunctionRole {
     GhesFatal,
     AerRecovery,
     Dpc,
+    /// Intel VT-d fault interrupt (`dmar_fault`).
+    DmarFault,
+    /// AMD-Vi interrupt thread (`amd_iommu_int_thread*`): event log (faults) and other logs.
+    AmdViInterrupt,
     Panic,
 }
 
@@ -76,6 +121,8 @@ pub struct ProbeSpec {
     pub anchors: &'static [&'static str],
     /// Whether a capture-kernel verdict needs it (reported as such when missing).
     pub required: bool,
+    /// The architecture it exists on.
+    pub arch: Arch,
     /// One line for `probes` output.
     pub purpose: &'static str,
 }
@@ -98,6 +145,7 @@ const fn tp(
         role: None,
         anchors: &[],
         required,
+        arch: Arch::Any,
         purpose,
     }
 }
@@ -123,7 +171,15 @@ const fn kp(
             _ => &[],
         },
         required,
+        arch: Arch::Any,
         purpose,
+    }
+}
+
+impl ProbeSpec {
+    /// The same probe, existing on `arch` only.
+    const fn only(self, arch: Arch) -> Self {
+        Self { arch, ..self }
     }
 }
 
@@ -209,41 +265,84 @@ pub const CATALOG: &[ProbeSpec] = &[
         false,
         "a device added to an IOMMU group",
     ),
+    tp(
+        "mce_record",
+        "mce",
+        "mce_record",
+        Program::MceRecord,
+        true,
+        "x86 machine check logged (status, address, bank), before any MCE panic",
+    )
+    .only(Arch::X86_64),
     kp(
         "smmu_reg_write",
         "arm_smmu_write_reg_sync",
         FunctionRole::SmmuRegWrite,
         false,
         "SMMUv3 CR0/GBPA/IRQ_CTRL writes after the daemon started",
-    ),
+    )
+    .only(Arch::Aarch64),
     kp(
         "smmu_gerror",
         "arm_smmu_gerror_handler",
         FunctionRole::SmmuGerror,
         false,
         "SMMUv3 global error interrupt",
-    ),
+    )
+    .only(Arch::Aarch64),
+    // drivers/iommu/intel/dmar.c `irqreturn_t dmar_fault(int irq, void *dev_id)` (5.4 .. 7.x):
+    // global, called through the fault interrupt, not NOKPROBE.
+    kp(
+        "dmar_fault",
+        "dmar_fault",
+        FunctionRole::DmarFault,
+        false,
+        "Intel VT-d fault interrupt (DMA remapping or interrupt remapping fault)",
+    )
+    .only(Arch::X86_64),
+    // drivers/iommu/amd/iommu.c: `amd_iommu_int_thread` (every version; polls all logs up to
+    // 6.6) and `amd_iommu_int_thread_evtlog` (6.7+: event log only, where IO_PAGE_FAULT and
+    // the other AMD-Vi events arrive). `iommu_print_event` is static and usually inlined.
+    kp(
+        "amd_iommu_event",
+        "amd_iommu_int_thread_evtlog",
+        FunctionRole::AmdViInterrupt,
+        false,
+        "AMD-Vi event log interrupt thread (6.7+)",
+    )
+    .only(Arch::X86_64),
+    kp(
+        "amd_iommu_int",
+        "amd_iommu_int_thread",
+        FunctionRole::AmdViInterrupt,
+        false,
+        "AMD-Vi interrupt thread (event, PPR and GA logs)",
+    )
+    .only(Arch::X86_64),
     kp(
         "external_abort",
         "do_sea",
         FunctionRole::ExternalAbort,
         true,
         "arm64 synchronous external abort",
-    ),
+    )
+    .only(Arch::Aarch64),
     kp(
         "serror",
         "do_serror",
         FunctionRole::Serror,
         true,
         "arm64 SError",
-    ),
+    )
+    .only(Arch::Aarch64),
     kp(
         "serror_panic",
         "arm64_serror_panic",
         FunctionRole::SerrorPanic,
         false,
         "arm64 fatal SError",
-    ),
+    )
+    .only(Arch::Aarch64),
     kp(
         "ghes",
         "ghes_proc",
@@ -274,3 +373,55 @@ pub const CATALOG: &[ProbeSpec] = &[
     ),
     kp("panic", "panic", FunctionRole::Panic, true, "kernel panic"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(arch: Arch) -> Vec<&'static str> {
+        CATALOG
+            .iter()
+            .filter(|s| s.arch == arch)
+            .map(|s| s.name)
+            .collect()
+    }
+
+    #[test]
+    fn each_architecture_has_its_own_probes() {
+        assert_eq!(
+            names(Arch::Aarch64),
+            [
+                "smmu_reg_write",
+                "smmu_gerror",
+                "external_abort",
+                "serror",
+                "serror_panic"
+            ]
+        );
+        assert_eq!(
+            names(Arch::X86_64),
+            [
+                "mce_record",
+                "dmar_fault",
+                "amd_iommu_event",
+                "amd_iommu_int"
+            ]
+        );
+        for shared in [
+            "aer_event",
+            "ghes",
+            "ghes_fatal",
+            "aer_recovery",
+            "dpc",
+            "panic",
+        ] {
+            assert!(names(Arch::Any).contains(&shared), "{shared}");
+        }
+        assert_eq!(
+            Arch::X86_64.is_native(),
+            cfg!(target_arch = "x86_64"),
+            "native means the build's own target"
+        );
+        assert!(Arch::Any.is_native());
+    }
+}

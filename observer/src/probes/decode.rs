@@ -23,6 +23,9 @@ pub enum DecodeError {
     Kind(u32),
 }
 
+/// `MCI_STATUS_UC` (arch/x86/include/asm/mce.h): the error was not corrected.
+const MCI_STATUS_UC: u64 = 1 << 61;
+
 /// x86 kprobes on functions starting with `endbr64` report the address after it; allow that
 /// much slack when matching a hit to a function.
 const FUNC_IP_SLACK: u64 = 16;
@@ -107,6 +110,12 @@ impl Decoder {
                 device: text(),
                 group: rec.args[0],
             },
+            RecordKind::MceRecord => Detail::Mce {
+                status: hex(rec.args[0]),
+                addr: hex(rec.args[1]),
+                bank: rec.args[2],
+                uncorrected: rec.args[0] & MCI_STATUS_UC != 0,
+            },
             RecordKind::FunctionHit => match self.role_at(rec.args[0]) {
                 Some(role) => function_detail(role, &rec, text),
                 None => Detail::UnknownFunctionHit {
@@ -166,6 +175,19 @@ fn function_detail(role: FunctionRole, rec: &Record, text: impl Fn() -> String) 
             device: None,
             status: None,
             detail: String::new(),
+        },
+        // Both are interrupt handlers: `(int irq, void *data)`.
+        // The fault records themselves are read by the handler after this hit; the kernel
+        // log's lines (`logparse::x86_iommu`) name the device.
+        FunctionRole::DmarFault => Detail::IommuFault {
+            iommu: "dmar".into(),
+            device: None,
+            detail: format!("dmar_fault interrupt (irq {a0})"),
+        },
+        FunctionRole::AmdViInterrupt => Detail::IommuFault {
+            iommu: "amd-vi".into(),
+            device: None,
+            detail: format!("AMD-Vi interrupt thread (irq {a0})"),
         },
         FunctionRole::Panic => Detail::Panic {
             message: text().trim_end().to_owned(),
@@ -333,6 +355,68 @@ mod tests {
         );
         let e = d.decode(&bytes(&hit(0x10, [0; 3]))).unwrap();
         assert_eq!(e.detail.kind(), "unknown_function_hit");
+    }
+
+    #[test]
+    fn mce_records_and_x86_iommu_interrupts_become_events() {
+        // MCi_STATUS with VAL|UC|EN|ADDRV (bits 63, 61, 60, 58): uncorrected.
+        let status = 0xb400_0000_0000_0135_u64;
+        let rec = Record {
+            kind: RecordKind::MceRecord as u32,
+            args: [status, 0x1234_5000, 4, 0],
+            ..Record::ZERO
+        };
+        let e = Decoder::default().decode(&bytes(&rec)).unwrap();
+        assert_eq!(
+            e.detail,
+            Detail::Mce {
+                status: "0xb400000000000135".into(),
+                addr: "0x12345000".into(),
+                bank: 4,
+                uncorrected: true,
+            }
+        );
+        assert_eq!(e.detail.kind(), "mce");
+        let corrected = Record {
+            args: [status & !(1 << 61), 0, 1, 0],
+            ..rec
+        };
+        let e = Decoder::default().decode(&bytes(&corrected)).unwrap();
+        assert!(matches!(
+            e.detail,
+            Detail::Mce {
+                uncorrected: false,
+                ..
+            }
+        ));
+
+        let d = Decoder::new(vec![
+            (0x1000, FunctionRole::DmarFault),
+            (0x3000, FunctionRole::AmdViInterrupt),
+        ]);
+        let hit = |ip| Record {
+            kind: RecordKind::FunctionHit as u32,
+            args: [ip, 24, 0, 0],
+            ..Record::ZERO
+        };
+        let e = d.decode(&bytes(&hit(0x1004))).unwrap();
+        assert_eq!(
+            e.detail,
+            Detail::IommuFault {
+                iommu: "dmar".into(),
+                device: None,
+                detail: "dmar_fault interrupt (irq 24)".into(),
+            }
+        );
+        let e = d.decode(&bytes(&hit(0x3000))).unwrap();
+        assert_eq!(
+            e.detail,
+            Detail::IommuFault {
+                iommu: "amd-vi".into(),
+                device: None,
+                detail: "AMD-Vi interrupt thread (irq 24)".into(),
+            }
+        );
     }
 
     #[test]

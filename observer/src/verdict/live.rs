@@ -143,4 +143,28 @@ mod tests {
         live.observe(&[reset(1_000_000_000), residue]);
         assert_eq!(live.current().verdict, VerdictKind::Flagged);
     }
+
+    #[test]
+    fn an_x86_table_copy_makes_the_live_verdict_preserved() {
+        // What the 6.12 amd64 capture kernel printed in the x86 lab (kdump-aer --arch x86_64).
+        let copy = |ts_ns, iommu: &str, outcome: &str| {
+            Event::new(
+                ts_ns,
+                Source::Kmsg,
+                Detail::IommuTableCopy {
+                    iommu: iommu.into(),
+                    outcome: outcome.into(),
+                    detail: String::new(),
+                },
+            )
+        };
+        let mut live = LiveVerdict::new(true);
+        assert!(live.observe(&[copy(248_220_660, "dmar-ir", "copied")]));
+        assert_ne!(live.current().verdict, VerdictKind::Preserved);
+        live.observe(&[
+            copy(1_714_458_660, "dmar", "trying"),
+            copy(1_715_410_660, "dmar", "copied"),
+        ]);
+        assert_eq!(live.current().verdict, VerdictKind::Preserved);
+    }
 }

@@ -3,8 +3,12 @@
 //!   (`iommu_table_copy` with outcome `trying`, `copied`, `reused`, `failed`) only happen in
 //!   a kdump kernel: they mark a capture boot; `not-kdump` (`... but we are not in kdump
 //!   mode`) marks a normal boot that found translation on;
-//! - a copied or reused table keeps in-flight DMA mapped: the boot is `preserved`, with any
-//!   later fatal signs listed but not blamed on the hand-over.
+//! - a copied or reused DMA translation table (VT-d `dmar`, AMD-Vi `amd-vi`) keeps in-flight
+//!   DMA mapped: the boot is `preserved`, with any later fatal signs listed but not blamed on
+//!   the hand-over. VT-d's interrupt-remapping table (`dmar-ir`, `DMAR-IR: Copied IR table
+//!   for dmar0 from previous kernel`, `iommu_load_old_irte()` in
+//!   `drivers/iommu/intel/irq_remapping.c`) is copied earlier in boot and says nothing about
+//!   DMA mappings: it marks a capture kernel but does not make the boot `preserved`.
 use crate::event::{Detail, Event};
 
 /// What an `iommu_table_copy` event says about the boot: `Some(true)` a capture kernel,
@@ -17,12 +21,13 @@ pub fn capture_evidence(event: &Event) -> Option<bool> {
     }
 }
 
-/// The first hand-over that kept the tables (`copied` or `reused`).
+/// The first hand-over that kept the DMA translation tables (`copied` or `reused`; not the
+/// interrupt-remapping table, `dmar-ir`).
 #[must_use]
 pub fn preserving_handover(events: &[Event]) -> Option<usize> {
     events.iter().position(|e| {
-        matches!(&e.detail, Detail::IommuTableCopy { outcome, .. }
-            if outcome == "copied" || outcome == "reused")
+        matches!(&e.detail, Detail::IommuTableCopy { iommu, outcome, .. }
+            if iommu != "dmar-ir" && (outcome == "copied" || outcome == "reused"))
     })
 }
 
@@ -49,11 +54,15 @@ mod tests {
     use crate::event::Source;
 
     fn copy(outcome: &str) -> Event {
+        copy_of("dmar", outcome)
+    }
+
+    fn copy_of(iommu: &str, outcome: &str) -> Event {
         Event::new(
             1,
             Source::Console,
             Detail::IommuTableCopy {
-                iommu: "dmar".into(),
+                iommu: iommu.into(),
                 outcome: outcome.into(),
                 detail: String::new(),
             },
@@ -70,5 +79,22 @@ mod tests {
         );
         assert_eq!(preserving_handover(&[copy("reused")]), Some(0));
         assert_eq!(preserving_handover(&[copy("failed")]), None);
+    }
+
+    #[test]
+    fn the_interrupt_remapping_copy_is_not_the_dma_handover() {
+        let ir = copy_of("dmar-ir", "copied");
+        assert_eq!(
+            capture_evidence(&ir),
+            Some(true),
+            "it still marks a capture kernel"
+        );
+        assert_eq!(preserving_handover(std::slice::from_ref(&ir)), None);
+        // As the 6.12 capture kernel prints them: IR table first, translation tables later.
+        assert_eq!(
+            preserving_handover(&[ir, copy("trying"), copy("copied")]),
+            Some(2)
+        );
+        assert_eq!(preserving_handover(&[copy_of("amd-vi", "copied")]), Some(0));
     }
 }

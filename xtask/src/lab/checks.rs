@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{console::Signal, scenario::Scenario};
+use super::{arch::GuestArch, console::Signal, scenario::Scenario};
 
 /// The SMMU of QEMU's virt machine, as the kernel names it.
 pub(crate) const SMMU: &str = "9050000.smmuv3";
@@ -191,6 +191,109 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}...", s.chars().take(n).collect::<String>())
     }
+}
+
+/// Every check of `scenario` on `arch`'s machine, on the boot that matters.
+#[must_use]
+pub(crate) fn run_for(arch: GuestArch, scenario: Scenario, ev: &Evidence) -> Vec<Check> {
+    match arch {
+        GuestArch::Aarch64 => run(scenario, ev),
+        GuestArch::X86_64 => run_x86(scenario, ev),
+    }
+}
+
+/// The x86 machine (q35 + VT-d or AMD-Vi): its probe catalogue, and in kdump the capture
+/// kernel's IOMMU table hand-over where arm64 has its SMMU reset.
+fn run_x86(scenario: Scenario, ev: &Evidence) -> Vec<Check> {
+    let mut checks = common(ev, true);
+    checks.push(capture_kernel(ev, scenario.is_kdump()));
+    checks.push(x86_probes(ev));
+    if scenario.is_kdump() {
+        checks.push(table_copy(ev));
+    }
+    match scenario {
+        Scenario::Kdump => {
+            let aer = ev.of_kind("aer").count();
+            checks.push(Check::new(
+                "no aer events (nothing was injected)",
+                aer == 0,
+                format!("{aer} aer event(s)"),
+            ));
+        }
+        Scenario::KdumpAer => {
+            for severity in ["correctable", "nonfatal", "fatal"] {
+                checks.push(aer(ev, severity));
+            }
+        }
+        _ => {}
+    }
+    checks
+}
+
+/// The x86 catalogue on a real x86 kernel: `mce:mce_record` attached, arm64's probes reported
+/// absent and not required.
+fn x86_probes(ev: &Evidence) -> Check {
+    let name = "x86 probes: mce_record attached; arm64-only probes absent, not required";
+    let Some(started) = ev.of_kind("observer_started").next() else {
+        return Check::new(name, false, "no observer_started event");
+    };
+    let probes = started["probes"].as_array().map_or(&[][..], Vec::as_slice);
+    let state = |n: &str| {
+        probes.iter().find(|p| p["name"] == n).map(|p| {
+            (
+                p["state"].as_str().unwrap_or("?").to_owned(),
+                p["required"] == true,
+            )
+        })
+    };
+    let mce = state("mce_record");
+    let arm: Vec<_> = ["external_abort", "serror", "smmu_reg_write"]
+        .iter()
+        .map(|n| (*n, state(n)))
+        .collect();
+    let arm_ok = arm
+        .iter()
+        .all(|(_, s)| s.as_ref().is_some_and(|(st, req)| st == "absent" && !req));
+    let attached: Vec<&str> = probes
+        .iter()
+        .filter(|p| p["state"] == "attached")
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    Check::new(
+        name,
+        mce.as_ref().is_some_and(|(st, _)| st == "attached") && arm_ok,
+        format!(
+            "mce_record {mce:?}; {}; attached: [{}]",
+            arm.iter()
+                .map(|(n, s)| format!("{n} {s:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            attached.join(", ")
+        ),
+    )
+}
+
+/// The capture kernel took the crashed kernel's DMA translation tables over
+/// (`iommu_table_copy` of `dmar` or `amd-vi` with outcome `copied` or `reused`; VT-d's
+/// interrupt-remapping copy, `dmar-ir`, is not that hand-over).
+fn table_copy(ev: &Evidence) -> Check {
+    let all: Vec<&Value> = ev.of_kind("iommu_table_copy").collect();
+    let done = all.iter().find(|e| {
+        e["iommu"] != "dmar-ir" && (e["outcome"] == "copied" || e["outcome"] == "reused")
+    });
+    Check::new(
+        "iommu_table_copy event: tables copied from the crashed kernel",
+        done.is_some(),
+        match (done, all.first()) {
+            (Some(e), _) => brief(e),
+            (None, Some(e)) => format!(
+                "{} event(s), no DMA translation table copied; first: {}",
+                all.len(),
+                brief(e)
+            ),
+            (None, None) => "no iommu_table_copy event in the timeline".to_owned(),
+        },
+    )
 }
 
 /// Every check of `scenario` on the boot that matters (the capture kernel's for kdump ones).
@@ -672,6 +775,49 @@ pub(crate) fn report_names_the_system(report_json: &Path, console: Option<&str>)
     )
 }
 
+/// The machine name of the last `DMI: <name>, BIOS ...` console line (`dmi_setup()`,
+/// `drivers/firmware/dmi_scan.c`): what an x86 guest says it is.
+fn console_dmi_name(console: &str) -> Option<String> {
+    console
+        .lines()
+        .filter_map(|l| l.split_once("] DMI: "))
+        .filter_map(|(_, rest)| rest.split_once(", BIOS "))
+        .map(|(name, _)| name.trim().to_owned())
+        .next_back()
+}
+
+/// x86 kdump-aer: the report's System section names the machine by the DMI name the kernel
+/// printed at boot. The observer does not identify x86 CPUs (its CPU line is the arm64 MIDR),
+/// so only the machine is compared; the detail says what the report had for the CPU.
+pub(crate) fn report_names_the_x86_machine(report_json: &Path, console: Option<&str>) -> Check {
+    let name = "report names the machine (the console's DMI name)";
+    let report = match std::fs::read_to_string(report_json)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => return Check::new(name, false, format!("{}: {e}", report_json.display())),
+    };
+    let system = &report["header"]["system"];
+    let machine = system["machine"].as_str().unwrap_or("");
+    let Some(dmi) = console.and_then(console_dmi_name) else {
+        return Check::new(
+            name,
+            false,
+            "no `DMI: <name>, BIOS ...` line on the console",
+        );
+    };
+    Check::new(
+        name,
+        machine == dmi,
+        format!(
+            "machine {machine:?} (want {dmi:?}), CPU {:?} (not identified on x86), from {}",
+            system["cpu"].as_str().unwrap_or(""),
+            system["source"].as_str().unwrap_or("nowhere")
+        ),
+    )
+}
+
 fn brief(e: &Value) -> String {
     let mut e = e.clone();
     if let Some(map) = e.as_object_mut() {
@@ -701,6 +847,27 @@ mod tests {
     }
 
     const STOP: &str = r#"{"ts_ns":9,"kind":"observer_stopped","source":"observer","submitted":1,"dropped":0,"received":1,"undecodable":0}"#;
+
+    #[test]
+    fn the_x86_system_check_wants_the_consoles_dmi_name() {
+        let dir = std::env::temp_dir().join(format!("xtask-x86-system-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("report.json");
+        let console = "[    0.000000] DMI: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.3-debian-1.16.3-2~bpo12+1 04/01/2014\r\n\
+                       [    0.000000] DMI: Memory slots populated: 1/1\r\n";
+        let write = |machine: &str| {
+            let v = json!({"header": {"system": {"machine": machine, "source": "system_identity event"}}});
+            std::fs::write(&path, v.to_string()).unwrap();
+        };
+        write("QEMU Standard PC (Q35 + ICH9, 2009)");
+        let ok = report_names_the_x86_machine(&path, Some(console));
+        assert!(ok.passed, "{ok:?}");
+        write("linux,dummy-virt");
+        assert!(!report_names_the_x86_machine(&path, Some(console)).passed);
+        write("QEMU Standard PC (Q35 + ICH9, 2009)");
+        assert!(!report_names_the_x86_machine(&path, Some("no dmi\n")).passed);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_system_check_wants_the_virt_model_and_the_booted_midr() {
@@ -932,6 +1099,67 @@ mod tests {
         assert!(!no_trace.passed && !no_trace.blocking, "{no_trace:?}");
         assert_eq!(printk_time_ns("[   12.3456] x"), Some(12_345_600_000));
         assert_eq!(printk_time_ns("no stamp"), None);
+    }
+
+    #[test]
+    fn x86_kdump_aer_needs_the_table_copy_the_probes_and_the_errors() {
+        let started = r#"{"ts_ns":0,"kind":"observer_started","source":"observer","version":"0","capture_kernel":true,"kernel_release":"6.12","detail":"","probes":[{"name":"mce_record","target":"tracepoint:mce/mce_record","required":true,"state":"attached"},{"name":"external_abort","target":"kprobe:do_sea","required":false,"state":"absent"},{"name":"serror","target":"kprobe:do_serror","required":false,"state":"absent"},{"name":"smmu_reg_write","target":"kprobe:arm_smmu_write_reg_sync","required":false,"state":"absent"}]}"#;
+        let copy = r#"{"ts_ns":1,"source":"kmsg","kind":"iommu_table_copy","iommu":"dmar","outcome":"copied","detail":"dmar0"}"#;
+        let aer = |sev: &str| {
+            format!(
+                r#"{{"ts_ns":5,"source":"ebpf","kind":"aer","device":"0000:02:00.0","severity":"{sev}"}}"#
+            )
+        };
+        let good = [
+            started.to_owned(),
+            copy.to_owned(),
+            aer("correctable"),
+            aer("nonfatal"),
+            aer("fatal"),
+            STOP.to_owned(),
+        ]
+        .join("\n");
+        let status = json!({"capture_kernel": true});
+        let checks = run_for(
+            GuestArch::X86_64,
+            Scenario::KdumpAer,
+            &evidence(status.clone(), &good),
+        );
+        assert!(failed(&checks).is_empty(), "{checks:?}");
+        let trying = good.replace(r#""outcome":"copied""#, r#""outcome":"trying""#);
+        let checks = run_for(
+            GuestArch::X86_64,
+            Scenario::KdumpAer,
+            &evidence(status.clone(), &trying),
+        );
+        assert_eq!(
+            failed(&checks),
+            ["iommu_table_copy event: tables copied from the crashed kernel"]
+        );
+        let only_ir = good.replace(r#""iommu":"dmar","#, r#""iommu":"dmar-ir","#);
+        let checks = run_for(
+            GuestArch::X86_64,
+            Scenario::KdumpAer,
+            &evidence(status.clone(), &only_ir),
+        );
+        assert_eq!(
+            failed(&checks),
+            ["iommu_table_copy event: tables copied from the crashed kernel"],
+            "the interrupt-remapping table is not the DMA hand-over"
+        );
+        let required = good.replace(
+            r#""required":false,"state":"absent"}]"#,
+            r#""required":true,"state":"absent"}]"#,
+        );
+        let checks = run_for(
+            GuestArch::X86_64,
+            Scenario::KdumpAer,
+            &evidence(status, &required),
+        );
+        assert_eq!(
+            failed(&checks),
+            ["x86 probes: mce_record attached; arm64-only probes absent, not required"]
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub(crate) fn classify(line: &str) -> Option<Signal> {
     if let Some(text) = message.strip_prefix("LAB: ") {
         return Some(Signal::Marker(text.trim().to_owned()));
     }
-    if message.starts_with("Booting Linux on physical CPU") {
+    // arm64 (arch/arm64/kernel/setup.c) and x86 (`Command line: `, arch/x86/kernel/setup.c,
+    // printed once per boot; every arch's `Kernel command line: ` is another line).
+    if message.starts_with("Booting Linux on physical CPU") || message.starts_with("Command line: ")
+    {
         return Some(Signal::KernelBoot);
     }
     message
@@ -283,6 +286,16 @@ mod tests {
         assert_eq!(
             classify("[    0.000000] Booting Linux on physical CPU 0x0000000001 [0x000f0510]\r"),
             Some(Signal::KernelBoot)
+        );
+        assert_eq!(
+            classify("[    0.000000] Command line: console=ttyS0 intel_iommu=on lab=kdump\r"),
+            Some(Signal::KernelBoot),
+            "x86's once-per-boot line"
+        );
+        assert_eq!(
+            classify("[    0.052000] Kernel command line: console=ttyS0 lab=kdump"),
+            None,
+            "every arch prints this one too: it must not count twice"
         );
         assert_eq!(
             classify("[    6.368629] Kernel panic - not syncing: sysrq triggered crash"),

@@ -1,6 +1,6 @@
 //! Host side of the lab, installed idempotently: a `bookworm-backports` apt source (QEMU 10),
-//! the arm64 dpkg architecture (guest packages come from `apt-get download`), QEMU >= 10 and
-//! `depmod`. Says what it did; does nothing when everything is present.
+//! the arm64 dpkg architecture (guest packages come from `apt-get download`), QEMU >= 10 for
+//! arm64 and x86-64 (`qemu-system-arm`, `qemu-system-x86`) and `depmod`. Says what it did; does nothing when everything is present.
 use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
@@ -18,6 +18,9 @@ pub(crate) const BACKPORTS: &str = "bookworm-backports";
 /// Oldest QEMU the lab accepts: bookworm's own 7.2 is too old for it.
 pub(crate) const MIN_QEMU_MAJOR: u32 = 10;
 pub(crate) const QEMU: &str = "qemu-system-aarch64";
+/// The x86 lab's emulator (`--arch x86_64`), and its package in bookworm-backports.
+pub(crate) const QEMU_X86: &str = "qemu-system-x86_64";
+const QEMU_X86_PACKAGE: &str = "qemu-system-x86";
 
 const SOURCES_DIR: &str = "/etc/apt/sources.list.d";
 const OUR_SOURCE: &str = "/etc/apt/sources.list.d/kdump-dma-observer-backports.sources";
@@ -67,18 +70,20 @@ pub(crate) fn setup() -> anyhow::Result<()> {
     }
 
     let mut to_install: Vec<(&str, Option<&str>)> = Vec::new();
-    match qemu_version() {
-        Some(v) if v.0 >= MIN_QEMU_MAJOR => {
-            eprintln!("lab setup: {QEMU} {}.{}.{} present", v.0, v.1, v.2);
-        }
-        found => {
-            if let Some(v) = found {
-                eprintln!(
-                    "lab setup: {QEMU} {}.{}.{} is too old (need >= {MIN_QEMU_MAJOR}); upgrading from {BACKPORTS}",
-                    v.0, v.1, v.2
-                );
+    for (binary, package) in [(QEMU, "qemu-system-arm"), (QEMU_X86, QEMU_X86_PACKAGE)] {
+        match qemu_version_of(binary) {
+            Some(v) if v.0 >= MIN_QEMU_MAJOR => {
+                eprintln!("lab setup: {binary} {}.{}.{} present", v.0, v.1, v.2);
             }
-            to_install.push(("qemu-system-arm", Some(BACKPORTS)));
+            found => {
+                if let Some(v) = found {
+                    eprintln!(
+                        "lab setup: {binary} {}.{}.{} is too old (need >= {MIN_QEMU_MAJOR}); upgrading from {BACKPORTS}",
+                        v.0, v.1, v.2
+                    );
+                }
+                to_install.push((package, Some(BACKPORTS)));
+            }
         }
     }
     if depmod().is_some() {
@@ -105,6 +110,7 @@ pub(crate) fn setup() -> anyhow::Result<()> {
         ));
     }
     let qemu = require_qemu()?;
+    require_qemu_x86()?;
     ensure!(
         depmod().is_some(),
         "depmod is still missing after installing kmod"
@@ -129,6 +135,18 @@ pub(crate) fn require_qemu() -> anyhow::Result<String> {
     }
 }
 
+/// As [`require_qemu`], for the x86 lab's `qemu-system-x86_64`.
+pub(crate) fn require_qemu_x86() -> anyhow::Result<String> {
+    match qemu_version_of(QEMU_X86) {
+        None => bail!("{QEMU_X86} is not installed: run `cargo xtask setup --lab` (as root)"),
+        Some((major, minor, micro)) if major < MIN_QEMU_MAJOR => bail!(
+            "{QEMU_X86} {major}.{minor}.{micro} is too old: the lab needs QEMU >= {MIN_QEMU_MAJOR} \
+             ({QEMU_X86_PACKAGE} from {BACKPORTS}). Run `cargo xtask setup --lab`."
+        ),
+        Some((major, minor, micro)) => Ok(format!("{major}.{minor}.{micro}")),
+    }
+}
+
 /// Path of `depmod`, which is in /sbin, often not on a user's PATH.
 pub(crate) fn depmod() -> Option<PathBuf> {
     ["/usr/sbin/depmod", "/sbin/depmod"]
@@ -138,7 +156,11 @@ pub(crate) fn depmod() -> Option<PathBuf> {
 }
 
 fn qemu_version() -> Option<(u32, u32, u32)> {
-    parse_qemu_version(&output(Command::new(QEMU).arg("--version"))?)
+    qemu_version_of(QEMU)
+}
+
+fn qemu_version_of(binary: &str) -> Option<(u32, u32, u32)> {
+    parse_qemu_version(&output(Command::new(binary).arg("--version"))?)
 }
 
 /// `QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)` -> (10, 0, 2).

@@ -95,13 +95,13 @@ pub(crate) fn build(
 }
 
 fn add_libraries(a: &mut Archive, userland: &Userland) -> anyhow::Result<()> {
-    const LIB: &str = "lib/aarch64-linux-gnu";
+    let lib = userland.lib_dir;
     for (soname, file) in &userland.libraries.libraries {
-        a.file(&format!("{LIB}/{soname}"), 0o755, Data::File(file.clone()))?;
+        a.file(&format!("{lib}/{soname}"), 0o755, Data::File(file.clone()))?;
     }
     if let Some((path, file)) = &userland.libraries.interpreter {
         let name = path.rsplit('/').next().unwrap_or(path);
-        let inside = format!("{LIB}/{name}");
+        let inside = format!("{lib}/{name}");
         if !userland.libraries.libraries.contains_key(name) {
             a.file(&inside, 0o755, Data::File(file.clone()))?;
         }

@@ -258,6 +258,7 @@ fn with_siblings(cache: &Path, deb: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let wanted = packages::Package {
             name: part.clone(),
             version: package.version.clone(),
+            arch: package.arch,
             depends: Vec::new(),
         };
         let file = wanted.file_name();
@@ -330,14 +331,15 @@ fn from_host_apt(
 ) -> anyhow::Result<PathBuf> {
     let release = matches!(choice, KernelChoice::Backports612).then_some(host::BACKPORTS);
     // The meta package says which image package it means in that suite.
-    let meta = apt.require("linux-image-arm64", release)?;
+    let meta_name = format!("linux-image-{}", apt.arch());
+    let meta = apt.require(&meta_name, release)?;
     let image = meta
         .depends
         .iter()
         .find(|d| d.starts_with("linux-image-"))
         .with_context(|| {
             format!(
-                "linux-image-arm64 {} depends on no linux-image-* package",
+                "{meta_name} {} depends on no linux-image-* package",
                 meta.version
             )
         })?;
@@ -371,11 +373,15 @@ fn from_suite(cache: &Path, apt: &packages::SuiteApt) -> anyhow::Result<(PathBuf
 /// arm64 `Image` magic `ARM\x64` at offset 0x38.
 const IMAGE_MAGIC: &[u8; 4] = b"ARM\x64";
 
-/// `vmlinuz` itself when it is a plain arm64 Image; a gzip one (`make bindeb-pkg` ships
+/// x86 boot protocol magic `HdrS` at offset 0x202 of a bzImage.
+const BZIMAGE_MAGIC: &[u8; 4] = b"HdrS";
+
+/// `vmlinuz` itself when it is a plain arm64 Image or an x86 bzImage (QEMU `-kernel` and
+/// `kexec -p` both take it as it is); a gzip one (`make bindeb-pkg` ships
 /// `Image.gz`) is unpacked next to it once, because `kexec -p` needs the plain Image.
 fn uncompressed_image(vmlinuz: &Path) -> anyhow::Result<PathBuf> {
-    let head = read_head(vmlinuz, 64)?;
-    if head.get(0x38..0x3c) == Some(IMAGE_MAGIC) {
+    let head = read_head(vmlinuz, 0x206)?;
+    if head.get(0x38..0x3c) == Some(IMAGE_MAGIC) || head.get(0x202..0x206) == Some(BZIMAGE_MAGIC) {
         return Ok(vmlinuz.to_path_buf());
     }
     ensure!(
@@ -611,6 +617,7 @@ kernel/net/core/failover.ko.xz:\n";
         let split = packages::Package {
             name: "linux-image-7.2.13+deb14-arm64".into(),
             version: "7.2.13-1".into(),
+            arch: "arm64",
             depends: [
                 "linux-base",
                 "dracut",

@@ -4,6 +4,7 @@
 //!
 //! | file | what |
 //! |---|---|
+//! | `arch.rs` | `--arch`: what differs between the arm64 and the x86-64 machine |
 //! | `host.rs` | host packages: bookworm-backports source, arm64 architecture, QEMU >= 10, depmod |
 //! | `packages.rs` | guest `.deb`s: `apt-get download` into a cache, `dpkg-deb -x` |
 //! | `kernel.rs` | `--kernel`: which package, unpacked, depmod, `modules.dep` |
@@ -19,9 +20,13 @@
 //! | `report.rs` | the host observer's `report`: report.md/.html/.json, verdict.json, verdict checks |
 //! | `metrics.rs` | the capture kernel's kdump-dma-observer.prom: present, agrees, promtool |
 //! | `matrix.rs` | `lab matrix`: kdump-aer on 6.1, 6.12, trixie and sid; its table; docs/probes.md |
+//! | `compare.rs` | `lab compare`: kdump-aer on arm64 and x86-64, side by side in docs/arm64-vs-x86.md |
+//! | `arch.rs` | `--arch`: the guest architecture and the x86 IOMMU, what each means for QEMU, Debian, the build |
 //! | `distro/` | `debian-kdump`: a real Debian system with systemd and kdump-tools (its own table) |
 //! | `../../lab/init.sh` | the guest's /init (busybox sh) |
+pub(crate) mod arch;
 pub(crate) mod checks;
+pub(crate) mod compare;
 pub(crate) mod console;
 pub(crate) mod cpio;
 pub(crate) mod distro;
@@ -49,6 +54,7 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 
 use crate::{build, elf};
+use arch::{GuestArch, X86Iommu};
 use kernel::KernelChoice;
 use runner::Outcome;
 use scenario::Scenario;
@@ -110,6 +116,11 @@ pub(crate) enum Which {
     /// dump, reboot, the recover unit, poweroff. The disk is read back with debugfs: the report
     /// files next to the dump, the verdict matching the dump's real size, recover's textfile.
     DebianKdump,
+    /// kdump-aer on arm64 (SMMUv3) and then on x86-64 (q35 + Intel VT-d), and
+    /// docs/arm64-vs-x86.md written from the two runs: each capture timeline's key events and
+    /// console lines, the time from the capture kernel's start to its IOMMU hand-over (reset
+    /// or table copy), what became of the injected errors, and both verdicts.
+    Compare,
 }
 
 /// QEMU arm64 lab: a real SMMUv3 reset in kdump, AER injection, the observer's output and verdict
@@ -148,6 +159,14 @@ pub(crate) enum Which {
 /// (recover's textfile), journal/ and result.json. --kernel and --observer do not apply to it;
 /// --deb installs a given package instead of building one.
 ///
+/// `--arch x86_64` boots Debian's amd64 kernel instead, on a q35 machine with an Intel VT-d
+/// IOMMU (`-device intel-iommu,intremap=on,caching-mode=on`, guest `intel_iommu=on`; `--iommu
+/// amd` for AMD-Vi) and the same root ports, NIC and 9p share, and runs the static x86-64
+/// observer. Its capture kernel copies the crashed kernel's translation tables instead of
+/// resetting the IOMMU: kdump and kdump-aer must show an `iommu_table_copy` event (outcome
+/// `copied`) and the verdict `preserved`. `compare` runs kdump-aer on both and writes
+/// docs/arm64-vs-x86.md.
+///
 /// The harness follows the serial console: the guest's /init prints `LAB: INIT`, `READY`,
 /// `CRASHING`, `DONE` (or `FAIL <why>`), and every phase has a deadline. A missed deadline, a
 /// guest FAIL, an unexpected kernel panic or reboot, or QEMU exiting ends the scenario at once
@@ -164,8 +183,12 @@ pub(crate) enum Which {
 ///   cargo xtask lab all
 ///   cargo xtask lab matrix
 ///   cargo xtask lab debian-kdump
+///   cargo xtask lab kdump-aer --arch x86_64
+///   cargo xtask lab compare
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
+// `--help` text: architecture names (x86_64) are the values users type, shown without backticks.
+#[allow(clippy::doc_markdown)]
 pub(crate) struct LabArgs {
     /// The scenario to run.
     #[arg(value_enum)]
@@ -193,6 +216,16 @@ pub(crate) struct LabArgs {
     /// Multiply every deadline by this (for a slower or busier machine).
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
     pub deadline_scale: f64,
+    /// Guest architecture: `aarch64` (virt + SMMUv3) or `x86_64` (q35 + Intel VT-d, the
+    /// baseline: its capture kernel copies the IOMMU tables instead of resetting). x86_64 runs
+    /// boot, kdump and kdump-aer on Debian's amd64 kernels (6.12 from bookworm-backports, 6.1);
+    /// its artifacts go to target/lab/<scenario>-x86_64[-<kernel>].
+    #[arg(long, value_enum, default_value = "aarch64")]
+    pub arch: GuestArch,
+    /// x86_64 only: the IOMMU QEMU emulates (`intel`: intel-iommu; `amd`: amd-iommu, whose first
+    /// kernel panics under TCG: "timer doesn't work through Interrupt-remapped IO-APIC").
+    #[arg(long, value_enum, default_value = "intel")]
+    pub iommu: X86Iommu,
 }
 
 /// The scenarios to run, each with its kernel.
@@ -204,6 +237,20 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
         };
         Ok(vec![(s, kernel)])
     };
+    if args.arch == GuestArch::X86_64 {
+        ensure!(
+            matches!(args.scenario, Which::Boot | Which::Kdump | Which::KdumpAer),
+            "`lab {:?} --arch x86_64`: the x86 lab runs boot, kdump and kdump-aer (external-abort \
+             reads an arm64 address; capture-panic, kdump-reset-aer, kdump-compat, all and matrix \
+             are arm64 scenarios)",
+            args.scenario
+        );
+    } else {
+        ensure!(
+            args.iommu == X86Iommu::Intel,
+            "--iommu is for --arch x86_64 (arm64's is the SMMUv3)"
+        );
+    }
     let plan = match args.scenario {
         Which::Boot => one(Scenario::Boot)?,
         Which::Kdump => one(Scenario::Kdump)?,
@@ -223,6 +270,7 @@ fn plan(args: &LabArgs) -> anyhow::Result<Vec<(Scenario, KernelChoice)>> {
             );
             matrix::plan()
         }
+        Which::Compare => bail!("`lab compare` runs kdump-aer twice: `lab::run_compare` runs it"),
         Which::All => {
             ensure!(
                 args.kernel.is_none(),
@@ -244,7 +292,11 @@ pub(crate) fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
     if args.scenario == Which::DebianKdump {
         return distro::run_cli(root, args);
     }
-    let outcomes = run(root, args)?;
+    let outcomes = if args.scenario == Which::Compare {
+        run_compare(root, args)?
+    } else {
+        run(root, args)?
+    };
     if args.scenario == Which::Matrix {
         let rows: Vec<matrix::Row> = outcomes.iter().map(matrix::Row::read).collect();
         eprintln!("{}", matrix::summary(&rows));
@@ -262,6 +314,36 @@ pub(crate) fn run_cli(root: &Path, args: &LabArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `lab compare`: kdump-aer on both architectures, then the side-by-side page (written even
+/// when a run failed: the page says so).
+pub(crate) fn run_compare(root: &Path, args: &LabArgs) -> anyhow::Result<Vec<Outcome>> {
+    ensure!(
+        args.kernel.is_none() && args.observer.is_none(),
+        "`lab compare` uses each architecture's 6.12 kernel and builds both observers; drop --kernel and --observer"
+    );
+    let mut outcomes = Vec::new();
+    for arch in [GuestArch::Aarch64, GuestArch::X86_64] {
+        let one = LabArgs {
+            scenario: Which::KdumpAer,
+            kernel: None,
+            strict: args.strict,
+            observer: None,
+            deb: None,
+            deadline_scale: args.deadline_scale,
+            arch,
+            iommu: X86Iommu::Intel,
+        };
+        outcomes.extend(run(root, &one)?);
+    }
+    let sides: Vec<compare::Side<'_>> = [GuestArch::Aarch64, GuestArch::X86_64]
+        .into_iter()
+        .zip(&outcomes)
+        .map(|(arch, outcome)| compare::Side { arch, outcome })
+        .collect();
+    compare::write(root, &sides)?;
+    Ok(outcomes)
 }
 
 /// Runs the scenarios `args` names and prints the summary table; returns every outcome, passed
@@ -288,28 +370,32 @@ pub(crate) fn run_plan(
     let started = Instant::now();
     crate::lab::host::setup()?;
 
+    if args.arch == GuestArch::X86_64 {
+        host::require_qemu_x86()?;
+    }
     let observer = match &args.observer {
         Some(path) => path.clone(),
         None => build::run(
             root,
             &build::BuildArgs {
-                arch: "aarch64".into(),
+                arch: args.arch.build_arch().into(),
             },
         )?,
     };
     let info =
         elf::inspect(&observer).with_context(|| format!("inspecting {}", observer.display()))?;
     ensure!(
-        info.machine == elf::Machine::Aarch64 && info.is_static,
-        "{} is {info}; the guest needs a static aarch64 executable (`cargo xtask build --arch aarch64`)",
-        observer.display()
+        info.machine == args.arch.elf_machine() && info.is_static,
+        "{} is {info}; the guest needs a static {arch} executable (`cargo xtask build --arch {arch}`)",
+        observer.display(),
+        arch = args.arch.build_arch()
     );
     // The host build judges what the guest recorded.
     let reporter = crate::build::build_observer(root)?;
 
     let cache = packages::cache_dir()?;
     eprintln!("lab: guest packages cached in {}", cache.display());
-    let mut apt = packages::Apt::open(&cache);
+    let mut apt = packages::Apt::open_for(&cache, args.arch.debian());
     let userland = userland::prepare(&cache, &mut apt)?;
     eprintln!(
         "lab: guest userland from {} packages ({}); kexec needs {} libraries",
@@ -344,11 +430,21 @@ pub(crate) fn run_plan(
     let mut outcomes = Vec::new();
     for (scenario, choice) in plan {
         let (kernel, initrds) = &kernels[&choice.to_string()];
-        let dir_name = match choice {
+        let mut dir_name = match choice {
             KernelChoice::Backports612 => scenario.name().to_owned(),
             _ => format!("{}-{}", scenario.name(), kernel.label()),
         };
-        let known_issues = if kernel.is_debian_61() && scenario.is_kdump() {
+        if args.arch == GuestArch::X86_64 {
+            // x86 runs beside arm64's: target/lab/<scenario>-x86_64[-amd][-<kernel>].
+            let suffix = match args.iommu {
+                X86Iommu::Intel => "-x86_64",
+                X86Iommu::Amd => "-x86_64-amd",
+            };
+            dir_name.insert_str(scenario.name().len(), suffix);
+        }
+        // 6.1's broken vmcore is an arm64 problem.
+        let arm64_61 = args.arch == GuestArch::Aarch64 && kernel.is_debian_61();
+        let known_issues = if arm64_61 && scenario.is_kdump() {
             vec![VMCORE_61.to_owned()]
         } else {
             Vec::new()
@@ -362,6 +458,8 @@ pub(crate) fn run_plan(
             deadline_scale: args.deadline_scale,
             strict: args.strict,
             known_issues,
+            arch: args.arch,
+            x86_iommu: args.iommu,
         })?);
     }
     eprintln!("{}", summary(&outcomes, prepared, started.elapsed()));
@@ -456,6 +554,8 @@ mod tests {
             observer: None,
             deb: None,
             deadline_scale: 1.0,
+            arch: GuestArch::Aarch64,
+            iommu: X86Iommu::Intel,
         }
     }
 
@@ -500,5 +600,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("expected a suite"), "{err}");
+    }
+
+    #[test]
+    fn x86_runs_its_three_scenarios_and_kdump_on_61() {
+        let x86 = |scenario, kernel| LabArgs {
+            arch: GuestArch::X86_64,
+            ..args(scenario, kernel)
+        };
+        for ok in [Which::Boot, Which::Kdump, Which::KdumpAer] {
+            assert!(plan(&x86(ok, None)).is_ok(), "{ok:?}");
+        }
+        assert!(
+            plan(&x86(Which::Kdump, Some("6.1"))).is_ok(),
+            "6.1's vmcore issue is arm64's"
+        );
+        for refused in [
+            Which::ExternalAbort,
+            Which::CapturePanic,
+            Which::KdumpResetAer,
+            Which::KdumpCompat,
+            Which::All,
+            Which::Matrix,
+        ] {
+            let err = plan(&x86(refused, None)).unwrap_err().to_string();
+            assert!(
+                err.contains("x86 lab runs boot, kdump and kdump-aer"),
+                "{err}"
+            );
+        }
+        let amd_on_arm = LabArgs {
+            iommu: X86Iommu::Amd,
+            ..args(Which::Boot, None)
+        };
+        assert!(plan(&amd_on_arm).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Guest packages: arm64 `.deb`s fetched with `apt-get download` into a cache outside the
+//! Guest packages: arm64 (or, for `--arch x86_64`, amd64) `.deb`s fetched with `apt-get download` into a cache outside the
 //! repository (keyed by file name, so each version is fetched once) and unpacked with
 //! `dpkg-deb -x` next to them.
 use std::{
@@ -26,11 +26,13 @@ pub(crate) fn cache_dir() -> anyhow::Result<PathBuf> {
     Ok(base.join("kdump-dma-observer/lab"))
 }
 
-/// One arm64 package version, as apt knows it.
+/// One arm64 (or amd64) package version, as apt knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Package {
     pub name: String,
     pub version: String,
+    /// Debian architecture: `arm64` or `amd64`.
+    pub arch: &'static str,
     /// `Depends` and `Pre-Depends`, first alternative of each, without versions.
     pub depends: Vec<String>,
 }
@@ -40,9 +42,10 @@ impl Package {
     #[must_use]
     pub(crate) fn file_name(&self) -> String {
         format!(
-            "{}_{}_arm64.deb",
+            "{}_{}_{}.deb",
             self.name,
-            self.version.replace(':', "%3a")
+            self.version.replace(':', "%3a"),
+            self.arch
         )
     }
 
@@ -50,10 +53,11 @@ impl Package {
         json!({ "name": self.name, "version": self.version, "depends": self.depends })
     }
 
-    fn from_json(v: &Value) -> Option<Self> {
+    fn from_json(v: &Value, arch: &'static str) -> Option<Self> {
         Some(Self {
             name: v["name"].as_str()?.to_owned(),
             version: v["version"].as_str()?.to_owned(),
+            arch,
             depends: v["depends"]
                 .as_array()?
                 .iter()
@@ -70,13 +74,25 @@ pub(crate) struct Apt {
     fingerprint: String,
     path: PathBuf,
     dirty: bool,
+    /// Debian architecture of every look-up: `arm64` or `amd64`.
+    arch: &'static str,
 }
 
 impl Apt {
     /// Loads the remembered look-ups when apt's lists are the ones they were made from.
     #[must_use]
     pub(crate) fn open(cache: &Path) -> Self {
-        let path = cache.join("apt-lookups.json");
+        Self::open_for(cache, "arm64")
+    }
+
+    /// As [`Apt::open`], for packages of Debian architecture `arch` (`arm64`, `amd64`).
+    #[must_use]
+    pub(crate) fn open_for(cache: &Path, arch: &'static str) -> Self {
+        let path = if arch == "arm64" {
+            cache.join("apt-lookups.json")
+        } else {
+            cache.join(format!("apt-lookups-{arch}.json"))
+        };
         let fingerprint = lists_fingerprint();
         let memo = std::fs::read_to_string(&path)
             .ok()
@@ -85,7 +101,7 @@ impl Apt {
             .and_then(|v| v["packages"].as_object().cloned())
             .map(|m| {
                 m.into_iter()
-                    .map(|(k, v)| (k, Package::from_json(&v)))
+                    .map(|(k, v)| (k, Package::from_json(&v, arch)))
                     .collect()
             })
             .unwrap_or_default();
@@ -94,7 +110,14 @@ impl Apt {
             fingerprint,
             path,
             dirty: false,
+            arch,
         }
+    }
+
+    /// The Debian architecture it looks up (`arm64`, `amd64`).
+    #[must_use]
+    pub(crate) fn arch(&self) -> &'static str {
+        self.arch
     }
 
     /// Remembers the look-ups for the next run.
@@ -139,16 +162,16 @@ impl Apt {
             for name in &missing {
                 let (bare, version) = name.split_once('=').unwrap_or((name, ""));
                 apt.arg(if version.is_empty() {
-                    format!("{bare}:arm64")
+                    format!("{bare}:{}", self.arch)
                 } else {
-                    format!("{bare}:arm64={version}")
+                    format!("{bare}:{}={version}", self.arch)
                 });
             }
             // apt-cache exits non-zero when a name is unknown but still prints the others.
             let out = apt.output().context("cannot run apt-cache")?;
             let found: Vec<Package> = String::from_utf8_lossy(&out.stdout)
                 .split("\n\n")
-                .filter_map(parse_show)
+                .filter_map(|stanza| parse_show(stanza, self.arch))
                 .collect();
             for name in missing {
                 let bare = name.split_once('=').map_or(name.as_str(), |(b, _)| b);
@@ -168,8 +191,9 @@ impl Apt {
         let mut found = self.show_many(&[name.to_owned()], release)?;
         found.pop().flatten().with_context(|| {
             format!(
-                "apt has no arm64 package `{name}`{}: run `cargo xtask setup --lab` (adds the \
+                "apt has no {} package `{name}`{}: run `cargo xtask setup --lab` (adds the \
                  arm64 architecture and runs apt-get update)",
+                self.arch,
                 release.map_or(String::new(), |r| format!(" in {r}"))
             )
         })
@@ -221,8 +245,8 @@ fn lists_fingerprint() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// One stanza of `apt-cache show` output.
-fn parse_show(stanza: &str) -> Option<Package> {
+/// One stanza of `apt-cache show` output, if it is a package of Debian architecture `arch`.
+fn parse_show(stanza: &str, arch: &'static str) -> Option<Package> {
     let mut fields = BTreeMap::new();
     for line in stanza.lines() {
         if let Some((key, value)) = line.split_once(": ")
@@ -231,7 +255,7 @@ fn parse_show(stanza: &str) -> Option<Package> {
             fields.insert(key, value.trim());
         }
     }
-    if fields.get("Architecture") != Some(&"arm64") {
+    if fields.get("Architecture") != Some(&arch) {
         return None;
     }
     let mut depends = Vec::new();
@@ -243,6 +267,7 @@ fn parse_show(stanza: &str) -> Option<Package> {
     Some(Package {
         name: (*fields.get("Package")?).to_owned(),
         version: (*fields.get("Version")?).to_owned(),
+        arch,
         depends,
     })
 }
@@ -300,7 +325,7 @@ fn download_with(
         apt.args(
             missing
                 .iter()
-                .map(|p| format!("{}:arm64={}", p.name, p.version)),
+                .map(|p| format!("{}:{}={}", p.name, p.arch, p.version)),
         );
         cmd::run(&partial, &mut apt)?;
         for p in &missing {
@@ -407,7 +432,7 @@ pub(crate) fn control(deb: &Path) -> anyhow::Result<Package> {
         deb.display(),
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    parse_show(&String::from_utf8_lossy(&out.stdout)).with_context(|| {
+    parse_show(&String::from_utf8_lossy(&out.stdout), "arm64").with_context(|| {
         format!(
             "{}: expected an arm64 package with Package and Version fields",
             deb.display()
@@ -492,7 +517,7 @@ impl SuiteApt {
         let bare = name.split_once('=').map_or(name, |(b, _)| b);
         Ok(String::from_utf8_lossy(&out.stdout)
             .split("\n\n")
-            .filter_map(parse_show)
+            .filter_map(|stanza| parse_show(stanza, "arm64"))
             .find(|p| p.name == bare))
     }
 
@@ -562,16 +587,27 @@ mod tests {
     #[test]
     fn parses_apt_cache_show() {
         let text = "Package: kexec-tools\nVersion: 1:2.0.25-3+deb12u3\nArchitecture: arm64\nPre-Depends: libc6 (>= 2.34)\nDepends: libxenmisc4.17 (>= 4.17), zlib1g (>= 1:1.2.2.3), debconf (>= 0.5) | debconf-2.0\nDescription: tools\n continuation: line\n\nPackage: kexec-tools\nVersion: 1:2.0.25-3\n";
-        let p = parse_show(text.split("\n\n").next().unwrap()).unwrap();
+        let p = parse_show(text.split("\n\n").next().unwrap(), "arm64").unwrap();
         assert_eq!(p.name, "kexec-tools");
         assert_eq!(p.version, "1:2.0.25-3+deb12u3");
         assert_eq!(p.depends, ["libc6", "libxenmisc4.17", "zlib1g", "debconf"]);
         assert_eq!(p.file_name(), "kexec-tools_1%3a2.0.25-3+deb12u3_arm64.deb");
-        assert_eq!(Package::from_json(&p.to_json()), Some(p));
+        assert_eq!(Package::from_json(&p.to_json(), "arm64"), Some(p));
         assert_eq!(
-            parse_show("Package: debconf\nVersion: 1.5\nArchitecture: all\n"),
+            parse_show(
+                "Package: debconf\nVersion: 1.5\nArchitecture: all\n",
+                "arm64"
+            ),
             None
         );
+        let amd64 = text.replace("arm64", "amd64");
+        assert_eq!(
+            parse_show(&amd64, "arm64"),
+            None,
+            "another architecture's stanza"
+        );
+        let p = parse_show(amd64.split("\n\n").next().unwrap(), "amd64").unwrap();
+        assert_eq!(p.file_name(), "kexec-tools_1%3a2.0.25-3+deb12u3_amd64.deb");
     }
 
     #[test]

@@ -18,7 +18,10 @@ use std::{
 
 use anyhow::Context as _;
 
-use super::host::QEMU;
+use super::{
+    arch::{GuestArch, X86Iommu},
+    host::QEMU,
+};
 
 /// The guest NIC's QEMU id: the target of `pcie_aer_inject_error`.
 pub(crate) const AER_DEVICE_ID: &str = "vnet1";
@@ -37,6 +40,10 @@ pub(crate) struct Machine<'a> {
     pub qmp_socket: &'a Path,
     /// Host folder the guest sees as 9p tag `lab`.
     pub share: &'a Path,
+    /// Which board: arm64 `virt` + SMMUv3, or x86 q35 + VT-d / AMD-Vi.
+    pub arch: GuestArch,
+    /// The x86 board's IOMMU (ignored on arm64).
+    pub x86_iommu: X86Iommu,
 }
 
 /// The kernel parameters every first kernel gets.
@@ -67,14 +74,66 @@ pub(crate) fn virt_smmuv3(cpu: &str) -> Vec<String> {
     .into()
 }
 
-/// The full `qemu-system-aarch64` argument list.
+/// The kernel parameters every x86 first kernel gets: the serial console, and the IOMMU
+/// switched on (Debian's amd64 kernels leave VT-d off by default), which the capture kernel
+/// inherits through `kexec -p --append`.
+#[must_use]
+pub(crate) fn x86_append(iommu: X86Iommu) -> String {
+    let on = match iommu {
+        X86Iommu::Intel => "intel_iommu=on",
+        X86Iommu::Amd => "amd_iommu=on",
+    };
+    format!("console=ttyS0 panic=-1 loglevel=7 crashkernel=256M {on}")
+}
+
+/// The x86 lab machine: q35 under TCG with the IOMMU `iommu` in front of the root complex, 2
+/// CPUs, 2 GiB, and nothing QEMU would add by default (`-nodefaults`: no VGA, no default NIC),
+/// so that the root ports sit at the same addresses as on arm64. VT-d's interrupt remapping
+/// needs the split irqchip; `caching-mode=on` makes the guest flush every mapping change.
+#[must_use]
+pub(crate) fn q35(iommu: X86Iommu) -> Vec<String> {
+    let device = match iommu {
+        X86Iommu::Intel => "intel-iommu,intremap=on,caching-mode=on",
+        X86Iommu::Amd => "amd-iommu,intremap=on",
+    };
+    [
+        "-machine",
+        "q35,kernel-irqchip=split",
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max",
+        "-smp",
+        "2",
+        "-m",
+        "2G",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-device",
+        device,
+    ]
+    .map(str::to_owned)
+    .into()
+}
+
+/// The full QEMU argument list.
 #[must_use]
 pub(crate) fn args(m: &Machine<'_>) -> Vec<String> {
-    let mut a = virt_smmuv3("max,pauth-impdef=on");
+    let mut a = match m.arch {
+        GuestArch::Aarch64 => virt_smmuv3("max,pauth-impdef=on"),
+        GuestArch::X86_64 => q35(m.x86_iommu),
+    };
+    let base = match m.arch {
+        GuestArch::Aarch64 => BASE_APPEND.to_owned(),
+        GuestArch::X86_64 => x86_append(m.x86_iommu),
+    };
     a.push("-no-reboot".into());
     a.extend(["-kernel".into(), m.image.display().to_string()]);
     a.extend(["-initrd".into(), m.initrd.display().to_string()]);
-    a.extend(["-append".into(), format!("{BASE_APPEND} {}", m.append)]);
+    a.extend(["-append".into(), format!("{base} {}", m.append)]);
     a.extend(["-serial".into(), format!("file:{}", m.console.display())]);
     a.extend([
         "-qmp".into(),
@@ -112,12 +171,17 @@ pub(crate) struct Qemu {
 impl Qemu {
     /// Starts QEMU with its own stdout and stderr going to `log`.
     pub(crate) fn spawn(m: &Machine<'_>, log: &Path) -> anyhow::Result<Self> {
-        Self::spawn_args(&args(m), log)
+        Self::spawn_with(m.arch.qemu(), &args(m), log)
     }
 
     /// Starts QEMU with the argument list `args` (another machine than [`args`]'s).
     pub(crate) fn spawn_args(args: &[String], log: &Path) -> anyhow::Result<Self> {
-        let command_line = std::iter::once(QEMU.to_owned())
+        Self::spawn_with(QEMU, args, log)
+    }
+
+    /// Starts the QEMU binary `qemu` with the argument list `args`.
+    pub(crate) fn spawn_with(qemu: &str, args: &[String], log: &Path) -> anyhow::Result<Self> {
+        let command_line = std::iter::once(qemu.to_owned())
             .chain(args.iter().map(|a| {
                 if a.contains(' ') {
                     format!("'{a}'")
@@ -131,7 +195,7 @@ impl Qemu {
         let err = out
             .try_clone()
             .with_context(|| format!("opening {}", log.display()))?;
-        let mut command = Command::new(QEMU);
+        let mut command = Command::new(qemu);
         command
             .args(args)
             .stdin(Stdio::null())
@@ -150,7 +214,7 @@ impl Qemu {
         }
         let child = command
             .spawn()
-            .with_context(|| format!("cannot start {QEMU}: run `cargo xtask setup --lab`"))?;
+            .with_context(|| format!("cannot start {qemu}: run `cargo xtask setup --lab`"))?;
         Ok(Self {
             child,
             command_line,
@@ -217,6 +281,8 @@ mod tests {
             console: Path::new("/t/console.log"),
             qmp_socket: Path::new("/t/q.qmp"),
             share: Path::new("/t/share"),
+            arch: GuestArch::Aarch64,
+            x86_iommu: X86Iommu::Intel,
         })
         .join(" ");
         for wanted in [
@@ -232,6 +298,39 @@ mod tests {
         ] {
             assert!(a.contains(wanted), "missing {wanted:?} in {a}");
         }
+    }
+
+    #[test]
+    fn x86_command_line_has_q35_with_vt_d_and_the_same_root_ports() {
+        let m = |iommu| {
+            args(&Machine {
+                image: Path::new("/k/vmlinuz"),
+                initrd: Path::new("/i.cpio"),
+                append: "lab=kdump",
+                console: Path::new("/t/console.log"),
+                qmp_socket: Path::new("/t/q.qmp"),
+                share: Path::new("/t/share"),
+                arch: GuestArch::X86_64,
+                x86_iommu: iommu,
+            })
+            .join(" ")
+        };
+        let a = m(X86Iommu::Intel);
+        for wanted in [
+            "-machine q35,kernel-irqchip=split -accel tcg -cpu max",
+            "-nodefaults",
+            "-device intel-iommu,intremap=on,caching-mode=on",
+            "-append console=ttyS0 panic=-1 loglevel=7 crashkernel=256M intel_iommu=on lab=kdump",
+            "-device pcie-root-port,id=rp2,bus=pcie.0,chassis=2,slot=2,addr=0x3 -device virtio-net-pci,bus=rp2,id=vnet1,aer=on",
+        ] {
+            assert!(a.contains(wanted), "missing {wanted:?} in {a}");
+        }
+        assert!(!a.contains("smmuv3") && !a.contains("ttyAMA0"), "{a}");
+        let a = m(X86Iommu::Amd);
+        assert!(
+            a.contains("-device amd-iommu,intremap=on") && a.contains("amd_iommu=on"),
+            "{a}"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::{path::Path, process::Command, time::Duration};
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
 
-use super::{checks::Check, scenario::Scenario};
+use super::{arch::GuestArch, checks::Check, scenario::Scenario};
 use crate::bounded;
 
 /// One `report` run; it takes well under a second.
@@ -82,6 +82,17 @@ pub(crate) fn expected(scenario: Scenario) -> &'static str {
     }
 }
 
+/// The verdict the scenario must get on `arch`. x86 capture kernels copy the IOMMU's
+/// translation tables (VT-d: `Copied translation tables from previous kernel`) instead of
+/// resetting it, so their kdump scenarios must be judged `preserved`.
+#[must_use]
+pub(crate) fn expected_for(arch: GuestArch, scenario: Scenario) -> &'static str {
+    match (arch, scenario) {
+        (GuestArch::X86_64, s) if s.is_kdump() => "preserved",
+        _ => expected(scenario),
+    }
+}
+
 /// Runs `observer report INPUT --format FORMAT --output OUTPUT`, bounded in time, its output
 /// logged under `log`; fails with the command and the end of its stderr.
 pub(crate) fn render(
@@ -142,12 +153,19 @@ pub(crate) fn write(observer: &Path, scenario: Scenario, dir: &Path) -> anyhow::
 
 /// The checks on the verdict (and, for capture-panic, on what it rests on).
 #[must_use]
-pub(crate) fn checks(
+#[cfg(test)]
+fn checks(scenario: Scenario, judged: &Result<Judged, String>, dir: &Path) -> Vec<Check> {
+    checks_wanting(scenario, expected(scenario), judged, dir)
+}
+
+/// As [`checks`], with the verdict `wanted` (see [`expected_for`]).
+#[must_use]
+pub(crate) fn checks_wanting(
     scenario: Scenario,
+    wanted: &str,
     judged: &Result<Judged, String>,
     dir: &Path,
 ) -> Vec<Check> {
-    let wanted = expected(scenario);
     let name = format!("report verdict == {wanted}");
     let judged = match judged {
         Ok(j) => j,
@@ -261,6 +279,15 @@ mod tests {
         // (with the mirror lines) is left, and the report must read that.
         assert_eq!(input(Scenario::CapturePanic), "console.log");
         assert_eq!(input(Scenario::Kdump), "timeline.jsonl");
+        let x86: Vec<&str> = [Scenario::Boot, Scenario::Kdump, Scenario::KdumpAer]
+            .iter()
+            .map(|&s| expected_for(GuestArch::X86_64, s))
+            .collect();
+        assert_eq!(x86, ["not-capture-kernel", "preserved", "preserved"]);
+        assert_eq!(
+            expected_for(GuestArch::Aarch64, Scenario::KdumpAer),
+            "flagged"
+        );
     }
 
     #[test]

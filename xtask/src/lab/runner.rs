@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use super::{
+    arch::{GuestArch, X86Iommu},
     checks::{self, Check, Evidence},
     console::{Follower, Signal, Wait, Watch, classify},
     initramfs::Initrds,
@@ -35,6 +36,9 @@ pub(crate) struct Spec<'a> {
     pub strict: bool,
     /// Known problems to record with the result (e.g. 6.1's broken vmcore).
     pub known_issues: Vec<String>,
+    /// The machine: arm64 + SMMUv3, or x86-64 + `x86_iommu`.
+    pub arch: GuestArch,
+    pub x86_iommu: X86Iommu,
 }
 
 /// How a scenario went.
@@ -136,7 +140,10 @@ pub(crate) fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
         std::fs::create_dir_all(share.join(sub))
             .with_context(|| format!("creating {}", share.join(sub).display()))?;
     }
-    let label = format!("[{name} {}]", spec.kernel.label());
+    let label = match spec.arch {
+        GuestArch::Aarch64 => format!("[{name} {}]", spec.kernel.label()),
+        GuestArch::X86_64 => format!("[{name} {} x86_64]", spec.kernel.label()),
+    };
     eprintln!(
         "\nlab: {label} starting; console: {}",
         dir.join("console.log").display()
@@ -153,7 +160,7 @@ pub(crate) fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
     collect(spec.scenario, dir, &share)?;
 
     let evidence = Evidence::load(dir);
-    let mut checks = checks::run(spec.scenario, &evidence);
+    let mut checks = checks::run_for(spec.arch, spec.scenario, &evidence);
     if spec.scenario.is_kdump() {
         checks.push(checks::vmcore_sane(
             evidence.console.as_deref(),
@@ -161,12 +168,15 @@ pub(crate) fn run(spec: &Spec<'_>) -> anyhow::Result<Outcome> {
         ));
     }
     let judged = report::write(spec.reporter, spec.scenario, dir).map_err(|e| format!("{e:#}"));
-    checks.extend(report::checks(spec.scenario, &judged, dir));
+    let wanted = report::expected_for(spec.arch, spec.scenario);
+    checks.extend(report::checks_wanting(spec.scenario, wanted, &judged, dir));
     if spec.scenario == Scenario::KdumpAer {
-        checks.push(checks::report_names_the_system(
-            &dir.join("report.json"),
-            evidence.console.as_deref(),
-        ));
+        let report_json = dir.join("report.json");
+        let console = evidence.console.as_deref();
+        checks.push(match spec.arch {
+            GuestArch::Aarch64 => checks::report_names_the_system(&report_json, console),
+            GuestArch::X86_64 => checks::report_names_the_x86_machine(&report_json, console),
+        });
     }
     let verdict = judged.as_ref().ok().map(|j| j.verdict.clone());
     checks.extend(metrics::checks(spec.scenario, dir, verdict.as_deref()));
@@ -249,6 +259,8 @@ fn start(spec: &Spec<'_>, share: &Path, log: &mut Log) -> anyhow::Result<(Qemu, 
         console: &console,
         qmp_socket: &socket,
         share,
+        arch: spec.arch,
+        x86_iommu: spec.x86_iommu,
     };
     let qemu_log = dir.join("qemu.log");
     let mut qemu = Qemu::spawn(&machine, &qemu_log)?;
@@ -475,14 +487,14 @@ fn write_result(
     let verdict = match judged {
         Ok(j) => json!({
             "verdict": j.verdict,
-            "expected": report::expected(spec.scenario),
+            "expected": report::expected_for(spec.arch, spec.scenario),
             "input": j.input,
             "summary": j.summary,
             "first_fatal": j.first_fatal,
             "fatal_signs": j.fatal,
             "files": report::FILES,
         }),
-        Err(e) => json!({ "error": e, "expected": report::expected(spec.scenario) }),
+        Err(e) => json!({ "error": e, "expected": report::expected_for(spec.arch, spec.scenario) }),
     };
     // In this order, for a reader (serde_json's maps would sort the keys).
     let footprint = Footprint::read(&spec.dir);

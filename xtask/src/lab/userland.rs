@@ -6,13 +6,25 @@ use anyhow::{Context as _, ensure};
 
 use super::{needed, packages};
 
-/// Where Debian's arm64 packages keep libraries.
-const LIB_DIRS: &[&str] = &[
-    "lib/aarch64-linux-gnu",
-    "usr/lib/aarch64-linux-gnu",
-    "lib",
-    "usr/lib",
-];
+/// Where Debian's packages keep libraries: the multiarch folder of `arch` (`arm64`, `amd64`),
+/// then the plain ones.
+fn lib_dirs(arch: &str) -> [&'static str; 4] {
+    if arch == "amd64" {
+        [
+            "lib/x86_64-linux-gnu",
+            "usr/lib/x86_64-linux-gnu",
+            "lib",
+            "usr/lib",
+        ]
+    } else {
+        [
+            "lib/aarch64-linux-gnu",
+            "usr/lib/aarch64-linux-gnu",
+            "lib",
+            "usr/lib",
+        ]
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Userland {
@@ -21,6 +33,8 @@ pub(crate) struct Userland {
     /// `sbin/kexec` from kexec-tools.
     pub kexec: PathBuf,
     pub libraries: needed::Closure,
+    /// The multiarch folder the libraries go to in the guest (`lib/aarch64-linux-gnu`, ...).
+    pub lib_dir: &'static str,
     /// `name version` of every package used, for the record.
     pub packages: Vec<String>,
 }
@@ -49,12 +63,14 @@ pub(crate) fn prepare(cache: &Path, apt: &mut packages::Apt) -> anyhow::Result<U
             file.display()
         );
     }
-    let libraries = needed::closure(&kexec, &roots[1..], LIB_DIRS)
+    let dirs = lib_dirs(apt.arch());
+    let libraries = needed::closure(&kexec, &roots[1..], &dirs)
         .with_context(|| format!("resolving the libraries of {}", kexec.display()))?;
     Ok(Userland {
         busybox,
         kexec,
         libraries,
+        lib_dir: dirs[0],
         packages: wanted
             .iter()
             .map(|p| format!("{} {}", p.name, p.version))
