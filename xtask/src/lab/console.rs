@@ -26,7 +26,7 @@ pub(crate) enum Signal {
 #[must_use]
 pub(crate) fn classify(line: &str) -> Option<Signal> {
     let line = line.trim_end_matches(['\r', '\n']);
-    let message = strip_timestamp(line);
+    let message = strip_timestamp(strip_login_prompt(line));
     if let Some(text) = message.strip_prefix("LAB: ") {
         return Some(Signal::Marker(text.trim().to_owned()));
     }
@@ -39,6 +39,18 @@ pub(crate) fn classify(line: &str) -> Option<Signal> {
     message
         .strip_prefix("Kernel panic - not syncing:")
         .map(|m| Signal::KernelPanic(m.trim().to_owned()))
+}
+
+/// A getty prompt (`kdumplab login: `) printed without a newline glues itself in front of the
+/// next kernel line on the shared serial console (seen in CI: `kdumplab login: [   32.312218]
+/// LAB: RECOVERED ...`); the kernel line after it is whole.
+fn strip_login_prompt(line: &str) -> &str {
+    match line.split_once(" login: ") {
+        Some((host, rest)) if !host.is_empty() && !host.contains(' ') && rest.starts_with('[') => {
+            rest
+        }
+        _ => line,
+    }
 }
 
 fn strip_timestamp(line: &str) -> &str {
@@ -349,6 +361,21 @@ mod tests {
             .filter_map(|l| w.feed(l).unwrap())
             .count();
         assert_eq!(reached, 6);
+    }
+
+    #[test]
+    fn a_login_prompt_glued_before_a_marker_does_not_hide_it() {
+        assert_eq!(
+            classify(
+                "kdumplab login: [   32.312218] LAB: RECOVERED load=loaded result=success status=0"
+            ),
+            Some(Signal::Marker(
+                "RECOVERED load=loaded result=success status=0".into()
+            ))
+        );
+        // Only a prompt: other text before a stamp still hides the words.
+        assert_eq!(classify("echo x login: y [ 1.0] LAB: READY"), None);
+        assert_eq!(classify("kdumplab login: LAB: READY"), None);
     }
 
     #[test]
