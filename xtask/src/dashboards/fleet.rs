@@ -14,7 +14,7 @@ use std::{
 use anyhow::{Context as _, ensure};
 use serde_json::Value;
 
-use super::{Api, Findings, Processes, Row, Variables, collect_panels, evaluate};
+use super::{Api, Findings, Processes, Row, Variables, evaluate, load_dashboard, queries};
 use crate::cmd;
 
 pub(super) const DASHBOARD: &str = "dashboards/kdump-dma-observer-fleet.json";
@@ -166,40 +166,27 @@ pub(super) fn check_dashboard(
     table: &mut Vec<Row>,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
-    let path = root.join(DASHBOARD);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let dashboard: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let dashboard = load_dashboard(root, DASHBOARD)?;
     let variables = Variables::of(&dashboard);
-    let mut panels = Vec::new();
-    collect_panels(&dashboard["panels"], &mut panels);
-    let mut count = 0;
-    for panel in panels {
-        let title = panel["title"].as_str().unwrap_or("(untitled)");
-        for target in panel["targets"].as_array().into_iter().flatten() {
-            let Some(expr) = target["expr"].as_str() else {
+    let queries = queries(&dashboard);
+    let count = queries.len();
+    for q in queries {
+        let source = format!("fleet panel {:?} [{}]", q.title, q.ref_id);
+        let expr = match variables.concrete(q.expr) {
+            Ok(e) => e,
+            Err(e) => {
+                findings.fail(format!("{source}: {e}"));
                 continue;
-            };
-            let ref_id = target["refId"].as_str().unwrap_or("?");
-            let source = format!("fleet panel {title:?} [{ref_id}]");
-            count += 1;
-            let expr = match variables.concrete(expr) {
-                Ok(e) => e,
-                Err(e) => {
-                    findings.fail(format!("{source}: {e}"));
-                    continue;
-                }
-            };
-            match expected(title, ref_id) {
-                Some(want) => check_grouping(api, &source, &expr, &want, table, findings),
-                None if title == "Captures by verdict over time" => {
-                    check_verdict_counts(api, &source, &expr, table, findings);
-                }
-                None => findings.fail(format!(
-                    "{source}: no expectation in xtask/src/dashboards/fleet.rs"
-                )),
             }
+        };
+        match expected(q.title, q.ref_id) {
+            Some(want) => check_grouping(api, &source, &expr, &want, table, findings),
+            None if q.title == "Captures by verdict over time" => {
+                check_verdict_counts(api, &source, &expr, table, findings);
+            }
+            None => findings.fail(format!(
+                "{source}: no expectation in xtask/src/dashboards/fleet.rs"
+            )),
         }
     }
     ensure!(count >= 5, "{DASHBOARD}: only {count} panel queries");

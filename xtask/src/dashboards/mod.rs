@@ -948,11 +948,7 @@ fn check_dashboard(
     table: &mut Vec<Row>,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
-    let path = root.join(DASHBOARD);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let dashboard: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let dashboard = load_dashboard(root, DASHBOARD)?;
     ensure!(
         dashboard["__inputs"]
             .as_array()
@@ -960,36 +956,66 @@ fn check_dashboard(
         "{DASHBOARD}: no DS_PROMETHEUS in __inputs"
     );
     let variables = Variables::of(&dashboard);
-
-    let mut panels = Vec::new();
-    collect_panels(&dashboard["panels"], &mut panels);
-    let mut count = 0;
-    for panel in panels {
-        let title = panel["title"].as_str().unwrap_or("(untitled)");
+    let queries = queries(&dashboard);
+    let count = queries.len();
+    for q in queries {
+        let source = format!("panel {:?} [{}]", q.title, q.ref_id);
         let datasource_ok = |v: &Value| v["uid"] == "${DS_PROMETHEUS}";
-        for target in panel["targets"].as_array().into_iter().flatten() {
-            let Some(expr) = target["expr"].as_str().filter(|e| !e.trim().is_empty()) else {
-                continue;
-            };
-            let source = format!(
-                "panel {title:?} [{}]",
-                target["refId"].as_str().unwrap_or("?")
-            );
-            if !datasource_ok(&panel["datasource"]) || !datasource_ok(&target["datasource"]) {
-                findings.fail(format!("{source}: datasource is not ${{DS_PROMETHEUS}}"));
+        if !datasource_ok(&q.panel["datasource"]) || !datasource_ok(&q.target["datasource"]) {
+            findings.fail(format!("{source}: datasource is not ${{DS_PROMETHEUS}}"));
+        }
+        match variables.concrete(q.expr) {
+            Ok(expr) => {
+                evaluate(api, source, expr, table, findings);
             }
-            count += 1;
-            match variables.concrete(expr) {
-                Ok(expr) => {
-                    evaluate(api, source, expr, table, findings);
-                }
-                Err(e) => findings.fail(format!("{source}: {e}")),
-            }
+            Err(e) => findings.fail(format!("{source}: {e}")),
         }
     }
     ensure!(count >= 6, "{DASHBOARD}: only {count} panel queries");
     check_variable_queries(&dashboard, &variables, api, table, findings);
     Ok(())
+}
+
+/// A dashboard file of the workspace (`rel` from the root), parsed.
+fn load_dashboard(root: &Path, rel: &str) -> anyhow::Result<Value> {
+    let path = root.join(rel);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// One query of a dashboard panel.
+struct Query<'a> {
+    title: &'a str,
+    ref_id: &'a str,
+    panel: &'a Value,
+    target: &'a Value,
+    expr: &'a str,
+}
+
+/// Every non-empty query of the dashboard's panels, rows' panels included, in order.
+fn queries(dashboard: &Value) -> Vec<Query<'_>> {
+    let mut panels = Vec::new();
+    collect_panels(&dashboard["panels"], &mut panels);
+    panels
+        .into_iter()
+        .flat_map(|panel| {
+            panel["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(move |target| {
+                    let expr = target["expr"].as_str().filter(|e| !e.trim().is_empty())?;
+                    Some(Query {
+                        title: panel["title"].as_str().unwrap_or("(untitled)"),
+                        ref_id: target["refId"].as_str().unwrap_or("?"),
+                        panel,
+                        target,
+                        expr,
+                    })
+                })
+        })
+        .collect()
 }
 
 /// `label_values(SELECTOR, LABEL)` variable queries: the selector must return series with
