@@ -20,8 +20,9 @@ pub enum RecordKind {
     /// `args[1]` = severity (`AER_NONFATAL` 0, `AER_FATAL` 1, `AER_CORRECTABLE` 2),
     /// `args[2]` = TLP header valid.
     AerEvent = 2,
-    /// A kernel function probe hit (kprobe). `args[0]` = the probed function's address (resolved
-    /// to a name in userspace through kallsyms), `args[1..4]` = its first three arguments.
+    /// A kernel function probe hit (kprobe). `args[0]` = the [`FunctionRole`] of the program that
+    /// fired (each role has its own program, so no address has to be mapped back to a function),
+    /// `args[1..4]` = the function's first three arguments.
     FunctionHit = 3,
     /// `iommu:attach_device_to_domain`. `text` = device.
     IommuAttach = 4,
@@ -45,6 +46,81 @@ pub enum RecordKind {
     /// `mce:mce_record` (x86 machine check, logged by `mce_log()`). `args[0]` = `status`
     /// (`MCi_STATUS`), `args[1]` = `addr` (`MCi_ADDR`), `args[2]` = `bank`.
     MceRecord = 9,
+}
+
+/// Why a kernel function is probed, and so how its hit is read. Each role has its own kprobe
+/// program ([`FunctionRole::program_name`]), which writes the role into `args[0]` of its
+/// [`RecordKind::FunctionHit`] records.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FunctionRole {
+    /// `arm_smmu_write_reg_sync(smmu, val, reg_off, ack_off)`: an SMMUv3 register write.
+    SmmuRegWrite = 1,
+    /// `arm_smmu_gerror_handler`: the SMMUv3 global error interrupt.
+    SmmuGerror = 2,
+    /// `do_sea(far, esr, regs)`: a synchronous external abort.
+    ExternalAbort = 3,
+    /// `do_serror(regs, esr)`: an SError.
+    Serror = 4,
+    /// `arm64_serror_panic(regs, esr)`: a fatal SError.
+    SerrorPanic = 5,
+    /// `ghes_proc`: a firmware-first error record.
+    Ghes = 6,
+    /// `__ghes_panic`: a fatal firmware-first error.
+    GhesFatal = 7,
+    /// `pcie_do_recovery`: `PCIe` error recovery started.
+    AerRecovery = 8,
+    /// `dpc_process_error`: downstream port containment.
+    Dpc = 9,
+    /// Intel VT-d fault interrupt (`dmar_fault`).
+    DmarFault = 10,
+    /// AMD-Vi interrupt thread (`amd_iommu_int_thread*`): event log (faults) and other logs.
+    AmdViInterrupt = 11,
+    /// `panic(fmt, ...)`: `text` carries the first bytes of the message.
+    Panic = 12,
+}
+
+impl FunctionRole {
+    /// Every role, in code order.
+    pub const ALL: [Self; 12] = [
+        Self::SmmuRegWrite,
+        Self::SmmuGerror,
+        Self::ExternalAbort,
+        Self::Serror,
+        Self::SerrorPanic,
+        Self::Ghes,
+        Self::GhesFatal,
+        Self::AerRecovery,
+        Self::Dpc,
+        Self::DmarFault,
+        Self::AmdViInterrupt,
+        Self::Panic,
+    ];
+
+    /// Decodes `args[0]` of a function hit; `None` for a value this build does not know.
+    #[must_use]
+    pub fn from_u64(value: u64) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| *r as u64 == value)
+    }
+
+    /// The name of this role's kprobe program in the eBPF object.
+    #[must_use]
+    pub const fn program_name(self) -> &'static str {
+        match self {
+            Self::SmmuRegWrite => "hit_smmu_reg_write",
+            Self::SmmuGerror => "hit_smmu_gerror",
+            Self::ExternalAbort => "hit_external_abort",
+            Self::Serror => "hit_serror",
+            Self::SerrorPanic => "hit_serror_panic",
+            Self::Ghes => "hit_ghes",
+            Self::GhesFatal => "hit_ghes_fatal",
+            Self::AerRecovery => "hit_aer_recovery",
+            Self::Dpc => "hit_dpc",
+            Self::DmarFault => "hit_dmar_fault",
+            Self::AmdViInterrupt => "hit_amd_vi_interrupt",
+            Self::Panic => "hit_panic",
+        }
+    }
 }
 
 /// The slot of the presence mask in tracepoint records that carry one: bit `i` of

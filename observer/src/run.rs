@@ -103,6 +103,7 @@ pub async fn run(
         capture_kernel,
         tracefs,
         tracefs_state,
+        kprobe_names,
         attached,
         mut ebpf,
     } = attach(&config, object, &mut phases)?;
@@ -131,6 +132,7 @@ pub async fn run(
         &backlog,
     );
     status.set_clock_offset(&clock);
+    status.kprobe_names = kprobe_names;
     let (out_tx, out_rx) = mpsc::channel(CHANNEL_BATCHES);
     let metrics = Metrics::new(capture_kernel, unix_now());
     metrics.set_probes(&attached.reports);
@@ -439,6 +441,7 @@ struct Attachment {
     capture_kernel: bool,
     tracefs: Result<Tracefs, String>,
     tracefs_state: String,
+    kprobe_names: String,
     attached: probes::Attached,
     ebpf: EbpfSource,
 }
@@ -461,6 +464,11 @@ fn attach(
         tracing::warn!(error = %e, "running without tracepoints and boot trace (degraded)");
     }
     let kernel = KernelView::probe_running_kernel(tracefs.clone());
+    let kprobe_names = kernel
+        .kprobe_names
+        .as_ref()
+        .map(probes::KprobeNames::describe)
+        .unwrap_or_default();
     phases.lap("kernel_view");
     // Attach first, then read the backlog: an event in between is seen twice and merged, never
     // missed.
@@ -472,6 +480,7 @@ fn attach(
         capture_kernel,
         tracefs,
         tracefs_state,
+        kprobe_names,
         attached,
         ebpf,
     })

@@ -16,6 +16,10 @@ pub struct Status {
     pub kernel_release: String,
     /// `present`, `mounted_by_us`, or why tracefs is unavailable.
     pub tracefs: String,
+    /// How kprobe names were placed: checked in the first kernel (same build, kallsyms not
+    /// read), read from this kernel's kallsyms (and why), or unavailable; empty without kprobes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kprobe_names: String,
     pub probes: Vec<ProbeReport>,
     pub boot_trace: BootTraceStatus,
     /// The kernel-log source: what it read, or why it could not.
@@ -61,7 +65,7 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_ms: Option<u64>,
     /// Where `startup_ms` went, phase by phase, in order (`before_run`: process start to the
-    /// run loop; then `kernel_view` (tracefs, kallsyms), `load_attach`, `boot_trace`,
+    /// run loop; then `kernel_view` (tracefs; kallsyms unless the first kernel's check applies), `load_attach`, `boot_trace`,
     /// `clock_offset`, `kmsg_open`, `pci_scan`, `identity`, `first_write`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub startup_phases: Vec<StartupPhase>,

@@ -81,23 +81,9 @@ fn pci_device(text: &str) -> Option<&str> {
     (b[4] == b':' && b[7] == b':' && b[10] == b'.').then_some(bdf)
 }
 
-/// Kernel addresses of the probed functions, as kallsyms would give them on an arm64 kernel.
-const FUNCTIONS: [(u64, FunctionRole); 10] = [
-    (0xffff_8000_80a1_2340, FunctionRole::SmmuRegWrite),
-    (0xffff_8000_80a1_5a00, FunctionRole::SmmuGerror),
-    (0xffff_8000_8003_1c80, FunctionRole::ExternalAbort),
-    (0xffff_8000_8002_e100, FunctionRole::Serror),
-    (0xffff_8000_8002_df40, FunctionRole::SerrorPanic),
-    (0xffff_8000_80c4_8800, FunctionRole::Ghes),
-    (0xffff_8000_80c4_7e20, FunctionRole::GhesFatal),
-    (0xffff_8000_8081_3b00, FunctionRole::AerRecovery),
-    (0xffff_8000_8081_9f60, FunctionRole::Dpc),
-    (0xffff_8000_8012_6a40, FunctionRole::Panic),
-];
-
-/// A decoder for kprobes on every function role, as the daemon builds it from kallsyms.
+/// The decoder the daemon uses (stateless: kprobe records carry their role).
 pub(crate) fn decoder() -> Decoder {
-    Decoder::new(FUNCTIONS.to_vec())
+    Decoder
 }
 
 fn text(s: &str) -> [u8; TEXT_LEN] {
@@ -159,7 +145,7 @@ pub(crate) fn aer_records() -> Vec<u8> {
 /// The kprobe hits of an SMMUv3 reset in a capture kernel: `arm_smmu_write_reg_sync` on
 /// `CR0` disabling the queues and `SMMUEN` step by step, then `GBPA` set to abort.
 pub(crate) fn smmu_reset_records() -> Vec<u8> {
-    let write_reg_sync = FUNCTIONS[0].0;
+    let write_reg_sync = FunctionRole::SmmuRegWrite as u64;
     let smmu_base = 0xffff_8000_8250_0000;
     [
         (1_637_300_000, 0x0e, smmu::CR0),
@@ -208,7 +194,12 @@ pub(crate) fn capture_mix_records() -> Vec<u8> {
         cpu: 1,
         tid: 135,
         tgid: 135,
-        args: [FUNCTIONS[7].0, 0xffff_0000_0123_4000, 3, 0],
+        args: [
+            FunctionRole::AerRecovery as u64,
+            0xffff_0000_0123_4000,
+            3,
+            0,
+        ],
         ..Record::ZERO
     };
     out.extend_from_slice(record_bytes(&recovery));
@@ -218,7 +209,7 @@ pub(crate) fn capture_mix_records() -> Vec<u8> {
         cpu: 1,
         tid: 135,
         tgid: 135,
-        args: [FUNCTIONS[9].0, 0xffff_8000_8150_0000, 0, 0],
+        args: [FunctionRole::Panic as u64, 0xffff_8000_8150_0000, 0, 0],
         text: text("Fatal hardware error!\n"),
     };
     out.extend_from_slice(record_bytes(&panic));

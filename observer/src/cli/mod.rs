@@ -59,6 +59,9 @@ pub(crate) enum Command {
     /// enable ras:aer_event (trace_event=); `run` harvests those records from tracefs later.
     /// Every symbol is checked against this kernel's kallsyms (the capture kernel is normally
     /// the same build): missing and ambiguous ones are left out, and stderr says why.
+    /// kdump_dma_observer.kprobes=<build id>:<hash>[,...] carries the same check of the
+    /// daemon's own kprobe names: a capture kernel with the same build ID places its kprobes
+    /// from it instead of reading /proc/kallsyms while the dump waits.
     ///
     /// Example (kexec-tools):
     ///   kexec -p /boot/vmlinuz --initrd=/boot/initrd.img \

@@ -13,11 +13,68 @@ use super::{
     catalog::{self, CATALOG, ProbeSpec, Program, Target},
     decode::Decoder,
     layout::tracepoint_layout,
+    name_check::{self, KprobePoint, NameCheck, Refusal},
 };
 use crate::{
     event::{ProbeReport, ProbeState},
-    kernel::{kallsyms::Kallsyms, tracefs::Tracefs},
+    kernel::{build_id, kallsyms::Kallsyms, tracefs::Tracefs},
 };
+
+/// Where kprobe names are checked: the first kernel's check on the command line, or this
+/// kernel's kallsyms.
+#[derive(Debug)]
+pub enum KprobeNames {
+    /// The first kernel's check (`kdump_dma_observer.kprobes=`), same build: no kallsyms read.
+    Checked(NameCheck),
+    /// `/proc/kallsyms` of this kernel; the string says why the check was not used.
+    Kallsyms(Kallsyms, String),
+    /// Neither is usable: why.
+    Unavailable(String),
+}
+
+impl KprobeNames {
+    /// One line for the status and the log.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Checked(c) => format!(
+                "checked in the first kernel, same build {} (kallsyms not read)",
+                c.build_id()
+            ),
+            Self::Kallsyms(_, why) => format!("read from /proc/kallsyms: {why}"),
+            Self::Unavailable(why) => format!("unavailable: {why}"),
+        }
+    }
+
+    /// Decides, without reading anything more, where `symbol` goes.
+    fn locate(&self, symbol: &str, anchors: &[&str]) -> Result<KprobePoint, Refusal> {
+        match self {
+            Self::Checked(check) => check.locate(symbol),
+            Self::Kallsyms(kallsyms, _) => name_check::locate(kallsyms, symbol, anchors),
+            Self::Unavailable(why) => Err((ProbeState::Unsupported, why.clone())),
+        }
+    }
+
+    /// The first kernel's check when it applies to this kernel, else this kernel's kallsyms.
+    fn find(cmdline: &str, build_id: Option<&str>) -> Self {
+        let why = match NameCheck::from_cmdline(cmdline) {
+            Some(Ok(check)) => match check.applies_to(build_id) {
+                Ok(()) => return Self::Checked(check),
+                Err(why) => why,
+            },
+            Some(Err(e)) => e.to_string(),
+            None => format!("no {} on the command line", name_check::PARAM),
+        };
+        let wanted = super::catalog::wanted_symbols();
+        match Kallsyms::load_only(Path::new(crate::kernel::kallsyms::KALLSYMS), &wanted) {
+            Ok(k) => Self::Kallsyms(k, why),
+            Err(e) => {
+                tracing::warn!(error = %e, "kprobes are disabled");
+                Self::Unavailable(format!("kallsyms is not readable: {e}"))
+            }
+        }
+    }
+}
 
 /// What the planner knows about the running kernel.
 #[derive(Debug, Default)]
@@ -26,10 +83,8 @@ pub struct KernelView {
     pub tracefs: Option<Tracefs>,
     /// Why tracefs is unavailable, for the status of every tracepoint.
     pub tracefs_error: Option<String>,
-    /// kallsyms, if readable (needed for kprobes).
-    pub kallsyms: Option<Kallsyms>,
-    /// Whether the kernel can create kprobes at all.
-    pub kprobes_supported: bool,
+    /// How kprobe names are placed; `None` when the kernel has no kprobes.
+    pub kprobe_names: Option<KprobeNames>,
 }
 
 impl KernelView {
@@ -42,21 +97,20 @@ impl KernelView {
         };
         let kprobes_supported = Path::new("/sys/bus/event_source/devices/kprobe").exists()
             || tracefs.as_ref().is_some_and(Tracefs::has_kprobe_events);
-        // kallsyms is only needed to place kprobes; reading it costs tens of milliseconds on a
-        // distro kernel (the kernel formats it page by page), so skip it when there are none.
-        let kallsyms = kprobes_supported
-            .then(|| {
-                let wanted = super::catalog::wanted_symbols();
-                Kallsyms::load_only(Path::new(crate::kernel::kallsyms::KALLSYMS), &wanted)
-                    .inspect_err(|e| tracing::warn!(error = %e, "kprobes are disabled"))
-                    .ok()
-            })
-            .flatten();
+        // Placing kprobes needs kallsyms or the first kernel's check of it; neither is looked
+        // at when there are no kprobes.
+        let kprobe_names = kprobes_supported.then(|| {
+            let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+            let build_id = build_id::read(Path::new(build_id::NOTES)).ok().flatten();
+            KprobeNames::find(&cmdline, build_id.as_deref())
+        });
+        if let Some(names) = &kprobe_names {
+            tracing::info!(kprobe_names = %names.describe(), "kprobe placement");
+        }
         Self {
             tracefs,
             tracefs_error,
-            kallsyms,
-            kprobes_supported,
+            kprobe_names,
         }
     }
 }
@@ -104,6 +158,7 @@ pub fn load_and_attach(
     // there is nothing to relocate. aya >= 0.16 parses /sys/kernel/btf/vmlinux only when the
     // object has BTF relocations or typed ksyms; ours has neither, so the ~14 MiB transient
     // parse of 0.14 is gone.
+    let object_started = std::time::Instant::now();
     let mut ebpf = EbpfLoader::new()
         .map_max_entries(names::EVENTS_MAP, ring)
         .override_global(names::SELFTEST_TGID, &tgid, true)
@@ -115,9 +170,12 @@ pub fn load_and_attach(
         .override_global(names::MC_EVENT_LAYOUT, &layouts.mc_event, true)
         .override_global(names::MCE_LAYOUT, &layouts.mce, true)
         .load(object)?;
+    tracing::debug!(
+        ms = object_started.elapsed().as_secs_f64() * 1e3,
+        "eBPF object loaded (maps created)"
+    );
 
     let mut reports = Vec::new();
-    let mut functions = Vec::new();
     let self_test = options
         .self_test_tgid
         .is_some()
@@ -126,16 +184,15 @@ pub fn load_and_attach(
         let report = match plan(spec, kernel, &layouts) {
             Ok(point) => match attach(&mut ebpf, spec, point.as_ref()) {
                 Ok(()) => {
-                    let mut note = String::new();
-                    if let (Some(role), Some(point)) = (spec.role, point) {
-                        functions.push((point.address, role));
-                        if point.offset != 0 {
-                            note = format!(
+                    let note = point
+                        .filter(|p| p.offset != 0)
+                        .map(|p| {
+                            format!(
                                 "ambiguous name; attached to the copy beside its driver at {}+{:#x}",
-                                point.base, point.offset
-                            );
-                        }
-                    }
+                                p.base, p.offset
+                            )
+                        })
+                        .unwrap_or_default();
                     report(spec, ProbeState::Attached, note, None)
                 }
                 Err(e) => report(spec, ProbeState::Refused, e.to_string(), errno_of(&e)),
@@ -158,7 +215,7 @@ pub fn load_and_attach(
     Ok(Attached {
         ebpf,
         reports,
-        decoder: Decoder::new(functions),
+        decoder: Decoder,
     })
 }
 
@@ -266,22 +323,13 @@ fn guid_offset(
     Ok(field.offset)
 }
 
-/// Where a kprobe goes: `base + offset`, `base` a unique symbol (the function itself unless
-/// its name is ambiguous).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct KprobePoint {
-    address: u64,
-    base: String,
-    offset: u64,
-}
-
 /// Decides whether `spec` can be attached here: `Ok(kprobe point)` (none for tracepoints) or
 /// why not.
 fn plan(
     spec: &ProbeSpec,
     kernel: &KernelView,
     layouts: &Layouts,
-) -> Result<Option<KprobePoint>, (ProbeState, String)> {
+) -> Result<Option<KprobePoint>, Refusal> {
     if !spec.arch.is_native() {
         return Err((
             ProbeState::Absent,
@@ -307,47 +355,13 @@ fn plan(
             Ok(None)
         }
         Target::Kprobe { symbol } => {
-            if !kernel.kprobes_supported {
+            let Some(names) = &kernel.kprobe_names else {
                 return Err((
                     ProbeState::Unsupported,
                     "this kernel has no kprobes (no kprobe PMU, no kprobe_events)".into(),
                 ));
-            }
-            let Some(kallsyms) = &kernel.kallsyms else {
-                return Err((ProbeState::Unsupported, "kallsyms is not readable".into()));
             };
-            let point = match kallsyms.addresses(symbol) {
-                [] => return Err((ProbeState::Absent, String::new())),
-                [address] => KprobePoint {
-                    address: *address,
-                    base: symbol.to_owned(),
-                    offset: 0,
-                },
-                many => {
-                    let refuse = |why: String| Err((ProbeState::Ambiguous, why));
-                    if spec.anchors.is_empty() {
-                        return refuse(format!(
-                            "{} kernel functions are named {symbol}",
-                            many.len()
-                        ));
-                    }
-                    let address = match kallsyms.resolve_near(symbol, spec.anchors) {
-                        Ok(a) => a,
-                        Err(why) => return refuse(why),
-                    };
-                    let Some((base, offset)) = kallsyms.unique_base_of(address) else {
-                        return refuse(format!(
-                            "no unique symbol before {symbol}'s copy to name it by"
-                        ));
-                    };
-                    KprobePoint {
-                        address,
-                        base: base.to_owned(),
-                        offset,
-                    }
-                }
-            };
-            Ok(Some(point))
+            names.locate(symbol, spec.anchors).map(Some)
         }
     }
 }
@@ -361,19 +375,23 @@ fn attach(
     let program = ebpf
         .program_mut(name)
         .ok_or_else(|| ProgramError::UnexpectedProgramType)?;
+    let started = std::time::Instant::now();
+    let loaded;
     match (spec.target, spec.program) {
         (Target::Tracepoint { category, name }, _) => {
             let tp: &mut TracePoint = program.try_into()?;
             if tp.fd().is_err() {
                 tp.load()?;
             }
+            loaded = started.elapsed();
             tp.attach(category, name)?;
         }
-        (Target::Kprobe { symbol }, Program::FunctionHit | Program::PanicHit) => {
+        (Target::Kprobe { symbol }, Program::Function(_)) => {
             let kp: &mut KProbe = program.try_into()?;
             if kp.fd().is_err() {
                 kp.load()?;
             }
+            loaded = started.elapsed();
             match point {
                 Some(p) => kp.attach(&p.base, p.offset)?,
                 None => kp.attach(symbol, 0)?,
@@ -381,6 +399,13 @@ fn attach(
         }
         (Target::Kprobe { .. }, _) => return Err(ProgramError::UnexpectedProgramType),
     }
+    // Where start-up time goes, probe by probe (`--log debug`).
+    tracing::debug!(
+        probe = spec.name,
+        load_ms = loaded.as_secs_f64() * 1e3,
+        attach_ms = started.elapsed().saturating_sub(loaded).as_secs_f64() * 1e3,
+        "attached"
+    );
     Ok(())
 }
 
@@ -463,5 +488,34 @@ mod tests {
         let (state, reason) = plan(native, &kernel, &no_layouts()).unwrap_err();
         assert_eq!(state, ProbeState::Unsupported);
         assert!(report(native, state, reason, None).required);
+    }
+
+    #[test]
+    fn kprobes_are_placed_by_the_first_kernels_check_without_kallsyms() {
+        let first_kernel = Kallsyms::parse(Path::new("k"), "ffff800080001000 T panic\n").unwrap();
+        let kernel = KernelView {
+            kprobe_names: Some(KprobeNames::Checked(NameCheck::run(&first_kernel, "ab12"))),
+            ..KernelView::default()
+        };
+        let spec = |name| CATALOG.iter().find(|s| s.name == name).unwrap();
+        let point = plan(spec("panic"), &kernel, &no_layouts())
+            .unwrap()
+            .unwrap();
+        assert_eq!((point.base.as_str(), point.offset), ("panic", 0));
+        // Every other native kprobe was absent from the first kernel's kallsyms.
+        for other in CATALOG.iter().filter(|s| {
+            s.arch.is_native() && s.name != "panic" && matches!(s.target, Target::Kprobe { .. })
+        }) {
+            let (state, _) = plan(other, &kernel, &no_layouts()).unwrap_err();
+            assert_eq!(state, ProbeState::Absent, "{}", other.name);
+        }
+        assert!(
+            kernel
+                .kprobe_names
+                .unwrap()
+                .describe()
+                .contains("kallsyms not read"),
+            "the status says where the names came from"
+        );
     }
 }

@@ -65,8 +65,8 @@ pub enum Program {
     IommuAttach,
     IommuGroupAdd,
     MceRecord,
-    FunctionHit,
-    PanicHit,
+    /// A kprobe: one program per role, which tags its records with the role.
+    Function(FunctionRole),
 }
 
 impl Program {
@@ -82,30 +82,13 @@ impl Program {
             Self::IommuAttach => "iommu_attach",
             Self::IommuGroupAdd => "iommu_group_add",
             Self::MceRecord => "mce_record",
-            Self::FunctionHit => "function_hit",
-            Self::PanicHit => "panic_hit",
+            Self::Function(role) => role.program_name(),
         }
     }
 }
 
-/// How a kprobe hit is turned into a timeline event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FunctionRole {
-    SmmuRegWrite,
-    SmmuGerror,
-    ExternalAbort,
-    Serror,
-    SerrorPanic,
-    Ghes,
-    GhesFatal,
-    AerRecovery,
-    Dpc,
-    /// Intel VT-d fault interrupt (`dmar_fault`).
-    DmarFault,
-    /// AMD-Vi interrupt thread (`amd_iommu_int_thread*`): event log (faults) and other logs.
-    AmdViInterrupt,
-    Panic,
-}
+/// How a kprobe hit is turned into a timeline event (shared with the eBPF side).
+pub use observer_common::FunctionRole;
 
 /// One row of the catalogue.
 #[derive(Clone, Copy, Debug)]
@@ -114,8 +97,6 @@ pub struct ProbeSpec {
     pub name: &'static str,
     pub target: Target,
     pub program: Program,
-    /// For kprobes: how hits are decoded.
-    pub role: Option<FunctionRole>,
     /// Functions that exist once and only in the target's driver: if the symbol name is
     /// ambiguous, the copy beside them is the one probed (see `Kallsyms::resolve_near`).
     pub anchors: &'static [&'static str],
@@ -142,7 +123,6 @@ const fn tp(
             name: event,
         },
         program,
-        role: None,
         anchors: &[],
         required,
         arch: Arch::Any,
@@ -160,12 +140,7 @@ const fn kp(
     ProbeSpec {
         name,
         target: Target::Kprobe { symbol },
-        program: if matches!(role, FunctionRole::Panic) {
-            Program::PanicHit
-        } else {
-            Program::FunctionHit
-        },
-        role: Some(role),
+        program: Program::Function(role),
         anchors: match role {
             FunctionRole::SmmuRegWrite | FunctionRole::SmmuGerror => crate::smmu::SMMUV3_ANCHORS,
             _ => &[],
@@ -377,6 +352,25 @@ pub const CATALOG: &[ProbeSpec] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_program_the_catalogue_names_is_in_the_ebpf_object() {
+        // Program names are symbols of the object; a renamed or missing one would make its
+        // probe fail at attach time on every kernel.
+        let object = crate::EBPF_OBJECT;
+        let programs = CATALOG
+            .iter()
+            .chain([&SELF_TEST])
+            .map(|s| s.program.object_name())
+            .chain(FunctionRole::ALL.map(FunctionRole::program_name));
+        for name in programs {
+            let needle = [name.as_bytes(), b"\0"].concat();
+            assert!(
+                object.windows(needle.len()).any(|w| w == needle),
+                "{name} is not a symbol of the eBPF object"
+            );
+        }
+    }
 
     fn names(arch: Arch) -> Vec<&'static str> {
         CATALOG

@@ -7,12 +7,10 @@ use crate::{
     ras_records, smmu,
 };
 
-/// Decodes records; knows which kernel address belongs to which probed function.
+/// Decodes records. Stateless: every record says what it is (kprobe records carry the role of
+/// the program that fired).
 #[derive(Debug, Default)]
-pub struct Decoder {
-    /// (function address, role), sorted by address.
-    functions: Vec<(u64, FunctionRole)>,
-}
+pub struct Decoder;
 
 /// A record that could not be decoded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -21,29 +19,14 @@ pub enum DecodeError {
     Size(usize),
     #[error("record kind {0} is unknown to this build")]
     Kind(u32),
+    #[error("kprobe record of role {0}, unknown to this build")]
+    Role(u64),
 }
 
 /// `MCI_STATUS_UC` (arch/x86/include/asm/mce.h): the error was not corrected.
 const MCI_STATUS_UC: u64 = 1 << 61;
 
-/// x86 kprobes on functions starting with `endbr64` report the address after it; allow that
-/// much slack when matching a hit to a function.
-const FUNC_IP_SLACK: u64 = 16;
-
 impl Decoder {
-    /// A decoder for kprobes attached at the given function addresses.
-    #[must_use]
-    pub fn new(mut functions: Vec<(u64, FunctionRole)>) -> Self {
-        functions.sort_unstable_by_key(|&(addr, _)| addr);
-        Self { functions }
-    }
-
-    fn role_at(&self, ip: u64) -> Option<FunctionRole> {
-        let index = self.functions.partition_point(|&(addr, _)| addr <= ip);
-        let (addr, role) = *self.functions.get(index.checked_sub(1)?)?;
-        (ip - addr <= FUNC_IP_SLACK).then_some(role)
-    }
-
     /// Decodes one ring-buffer item.
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
         if bytes.len() != Record::SIZE {
@@ -116,12 +99,11 @@ impl Decoder {
                 bank: rec.args[2],
                 uncorrected: rec.args[0] & MCI_STATUS_UC != 0,
             },
-            RecordKind::FunctionHit => match self.role_at(rec.args[0]) {
-                Some(role) => function_detail(role, &rec, text),
-                None => Detail::UnknownFunctionHit {
-                    address: hex(rec.args[0]),
-                },
-            },
+            RecordKind::FunctionHit => {
+                let role =
+                    FunctionRole::from_u64(rec.args[0]).ok_or(DecodeError::Role(rec.args[0]))?;
+                function_detail(role, &rec, text)
+            }
         };
         let mut event = Event::new(rec.ts_ns, Source::Ebpf, detail);
         event.cpu = Some(rec.cpu);
@@ -223,7 +205,7 @@ mod tests {
             text: text("0000:02:00.0"),
             ..Record::ZERO
         };
-        let e = Decoder::default().decode(&bytes(&rec)).unwrap();
+        let e = Decoder.decode(&bytes(&rec)).unwrap();
         assert_eq!(e.ts_ns, 9_669_641_000);
         assert_eq!(e.cpu, Some(1));
         assert_eq!(
@@ -242,7 +224,7 @@ mod tests {
 
     #[test]
     fn ras_records_become_firmware_and_memory_events() {
-        let d = Decoder::default();
+        let d = Decoder;
         // 6.18+ layout: `sev` present (bit 2), recoverable.
         let arm = Record {
             kind: RecordKind::ArmEvent as u32,
@@ -316,19 +298,19 @@ mod tests {
     }
 
     #[test]
-    fn function_hits_are_attributed_by_address_with_endbr_slack() {
-        let d = Decoder::new(vec![
-            (0x2000, FunctionRole::Panic),
-            (0x1000, FunctionRole::SmmuRegWrite),
-        ]);
-        let hit = |ip, args: [u64; 3]| Record {
+    fn function_hits_are_read_by_the_role_their_program_wrote() {
+        let d = Decoder;
+        let hit = |role: FunctionRole, args: [u64; 3]| Record {
             kind: RecordKind::FunctionHit as u32,
-            args: [ip, args[0], args[1], args[2]],
+            args: [role as u64, args[0], args[1], args[2]],
             text: text("sysrq triggered crash\n"),
             ..Record::ZERO
         };
         let e = d
-            .decode(&bytes(&hit(0x1000, [0xffff_0000, 0x9, 0x20])))
+            .decode(&bytes(&hit(
+                FunctionRole::SmmuRegWrite,
+                [0xffff_0000, 0x9, 0x20],
+            )))
             .unwrap();
         assert_eq!(
             e.detail,
@@ -339,22 +321,32 @@ mod tests {
                 meaning: "SMMUEN=1 (SMMUEN|CMDQEN)".into(),
             }
         );
-        let e = d.decode(&bytes(&hit(0x2004, [0; 3]))).unwrap();
+        let e = d.decode(&bytes(&hit(FunctionRole::Panic, [0; 3]))).unwrap();
         assert_eq!(
             e.detail,
             Detail::Panic {
                 message: "sysrq triggered crash".into()
             }
         );
-        let e = d.decode(&bytes(&hit(0x1800, [0; 3]))).unwrap();
-        assert_eq!(
-            e.detail,
-            Detail::UnknownFunctionHit {
-                address: "0x1800".into()
-            }
-        );
-        let e = d.decode(&bytes(&hit(0x10, [0; 3]))).unwrap();
-        assert_eq!(e.detail.kind(), "unknown_function_hit");
+        // A role this build does not know is an undecodable record, counted, not an event.
+        let unknown = Record {
+            args: [99, 0, 0, 0],
+            ..hit(FunctionRole::Panic, [0; 3])
+        };
+        assert_eq!(d.decode(&bytes(&unknown)), Err(DecodeError::Role(99)));
+    }
+
+    #[test]
+    fn every_role_round_trips_and_has_its_own_program() {
+        let mut names = std::collections::BTreeSet::new();
+        for role in FunctionRole::ALL {
+            assert_eq!(FunctionRole::from_u64(role as u64), Some(role));
+            assert!(
+                names.insert(role.program_name()),
+                "{role:?} shares a program"
+            );
+        }
+        assert_eq!(FunctionRole::from_u64(0), None);
     }
 
     #[test]
@@ -366,7 +358,7 @@ mod tests {
             args: [status, 0x1234_5000, 4, 0],
             ..Record::ZERO
         };
-        let e = Decoder::default().decode(&bytes(&rec)).unwrap();
+        let e = Decoder.decode(&bytes(&rec)).unwrap();
         assert_eq!(
             e.detail,
             Detail::Mce {
@@ -381,7 +373,7 @@ mod tests {
             args: [status & !(1 << 61), 0, 1, 0],
             ..rec
         };
-        let e = Decoder::default().decode(&bytes(&corrected)).unwrap();
+        let e = Decoder.decode(&bytes(&corrected)).unwrap();
         assert!(matches!(
             e.detail,
             Detail::Mce {
@@ -390,16 +382,13 @@ mod tests {
             }
         ));
 
-        let d = Decoder::new(vec![
-            (0x1000, FunctionRole::DmarFault),
-            (0x3000, FunctionRole::AmdViInterrupt),
-        ]);
-        let hit = |ip| Record {
+        let d = Decoder;
+        let hit = |role: FunctionRole| Record {
             kind: RecordKind::FunctionHit as u32,
-            args: [ip, 24, 0, 0],
+            args: [role as u64, 24, 0, 0],
             ..Record::ZERO
         };
-        let e = d.decode(&bytes(&hit(0x1004))).unwrap();
+        let e = d.decode(&bytes(&hit(FunctionRole::DmarFault))).unwrap();
         assert_eq!(
             e.detail,
             Detail::IommuFault {
@@ -408,7 +397,9 @@ mod tests {
                 detail: "dmar_fault interrupt (irq 24)".into(),
             }
         );
-        let e = d.decode(&bytes(&hit(0x3000))).unwrap();
+        let e = d
+            .decode(&bytes(&hit(FunctionRole::AmdViInterrupt)))
+            .unwrap();
         assert_eq!(
             e.detail,
             Detail::IommuFault {
@@ -421,7 +412,7 @@ mod tests {
 
     #[test]
     fn malformed_records_are_errors() {
-        let d = Decoder::default();
+        let d = Decoder;
         assert_eq!(d.decode(&[0; 5]), Err(DecodeError::Size(5)));
         let rec = Record {
             kind: 99,

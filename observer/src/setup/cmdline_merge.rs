@@ -14,6 +14,7 @@ const MANAGED: &[&str] = &[
     "trace_buf_size",
     "printk.devkmsg",
     "ftrace_dump_on_oops",
+    crate::probes::name_check::PARAM,
 ];
 
 fn key(token: &str) -> &str {
