@@ -166,7 +166,8 @@ impl Scanner {
         }
     }
 
-    /// Reads the device's config file into the buffer; returns the bytes read.
+    /// Reads the parts of the device's config file that are decoded into the buffer; returns
+    /// the length to parse.
     fn read_config(&mut self, path: &Path, bdf: &str) -> Result<usize, String> {
         let file_path = path.join("config");
         if !self.open.contains_key(bdf) {
@@ -180,20 +181,14 @@ impl Scanner {
             self.open.insert(bdf.to_owned(), file);
         }
         let file = &self.open[bdf];
-        let mut total = 0;
-        while total < self.buffer.len() {
-            match file.read_at(&mut self.buffer[total..], total as u64) {
-                Ok(0) => break,
-                Ok(n) => total += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // ENODEV and friends: the device went away under an open file.
-                    self.open.remove(bdf);
-                    return Err(format!("cannot read {}: {e}", file_path.display()));
-                }
-            }
-        }
-        Ok(total)
+        self.buffer.fill(0);
+        config::read_needed(&mut self.buffer, |dest, offset| file.read_at(dest, offset)).map_err(
+            |e| {
+                // ENODEV and friends: the device went away under an open file.
+                self.open.remove(bdf);
+                format!("cannot read {}: {e}", file_path.display())
+            },
+        )
     }
 }
 
