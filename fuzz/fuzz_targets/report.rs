@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 
-    let report = Report::build("fuzz input", &events);
+    let report = Report::build("fuzz input", events.clone());
     assert_eq!(report.verdict, v, "the report judges as judge does");
     assert_eq!(report.header.events_total, events.len());
     assert_eq!(report.header.events_in_boot, report.timeline.len());

@@ -72,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
             },
         ),
     ];
-    let report = Report::build("fuzz", &events);
+    let report = Report::build("fuzz", events.clone());
     let page = html::render(&report);
     assert!(
         !page.to_ascii_lowercase().contains("<script"),

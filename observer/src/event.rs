@@ -81,7 +81,43 @@ pub struct Event {
     pub detail: Detail,
 }
 
+/// The fields of [`Event`] around its detail, for [`Event::from_json_line`].
+#[derive(Deserialize)]
+struct EventHead {
+    ts_ns: u64,
+    source: Source,
+    #[serde(default)]
+    sources: Vec<Source>,
+    #[serde(default)]
+    cpu: Option<u32>,
+    #[serde(default)]
+    raw: Option<String>,
+}
+
 impl Event {
+    /// Parses one timeline line, as `serde_json::from_str::<Event>` does, in about half the
+    /// time: the head fields and the detail are read in two passes over the line instead of
+    /// through serde's `flatten`, which buffers every field of every line first (a quarter of a
+    /// million-event report's time). No detail has a field named like a head field, so both
+    /// passes see what the flattened one would; a line that fails is parsed again the flattened
+    /// way, so errors read the same.
+    ///
+    /// # Errors
+    /// The line is not an event.
+    pub fn from_json_line(line: &str) -> Result<Self, serde_json::Error> {
+        let fast = serde_json::from_str::<EventHead>(line).and_then(|head| {
+            Ok(Self {
+                ts_ns: head.ts_ns,
+                source: head.source,
+                sources: head.sources,
+                cpu: head.cpu,
+                raw: head.raw,
+                detail: serde_json::from_str(line)?,
+            })
+        });
+        fast.or_else(|_| serde_json::from_str(line))
+    }
+
     /// An event with no CPU, raw line or merged sources.
     #[must_use]
     pub fn new(ts_ns: u64, source: Source, detail: Detail) -> Self {
@@ -344,8 +380,6 @@ pub enum Detail {
     IommuAttach { device: String },
     /// `iommu:add_device_to_group`.
     IommuGroupAdd { device: String, group: u64 },
-    /// A probe hit the decoder could not attribute (should not happen; reported, not hidden).
-    UnknownFunctionHit { address: String },
     /// Who the machine is (DMI or device tree, CPU, firmware-first, IOMMU instances, crashed
     /// kernel from VMCOREINFO, running kernel), collected by `run` when it starts.
     SystemIdentity(Box<crate::system::SystemIdentity>),
@@ -567,7 +601,6 @@ impl Detail {
             Self::Mce { .. } => "mce",
             Self::IommuAttach { .. } => "iommu_attach",
             Self::IommuGroupAdd { .. } => "iommu_group_add",
-            Self::UnknownFunctionHit { .. } => "unknown_function_hit",
             Self::CaptureOutcome { .. } => "capture_outcome",
             Self::SystemIdentity(_) => "system_identity",
             Self::PlatformName { .. } => "platform_name",
@@ -671,6 +704,26 @@ pub fn hex(value: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_two_pass_line_parser_reads_what_the_flattened_one_reads() {
+        let lab = include_str!("../tests/data/lab/kdump-aer-612.timeline.jsonl");
+        let mut kinds = std::collections::BTreeSet::new();
+        for line in lab.lines().filter(|l| !l.trim().is_empty()) {
+            let flattened: Event = serde_json::from_str(line).unwrap();
+            assert_eq!(Event::from_json_line(line).unwrap(), flattened, "{line}");
+            kinds.insert(flattened.detail.kind());
+        }
+        assert!(kinds.len() >= 10, "a lab capture has many kinds: {kinds:?}");
+        // Errors read as the flattened parser's.
+        for bad in [
+            r#"{"ts_ns":1,"source":"kmsg","kind":"no_such_kind"}"#,
+            r#"{"kind":"panic"}"#,
+        ] {
+            let want = serde_json::from_str::<Event>(bad).unwrap_err().to_string();
+            assert_eq!(Event::from_json_line(bad).unwrap_err().to_string(), want);
+        }
+    }
 
     #[test]
     fn json_has_contract_fields() {

@@ -18,7 +18,7 @@ fn data(name: &str) -> PathBuf {
 
 fn report(name: &str) -> (Report, Vec<Event>) {
     let loaded = input::load(&data(name)).unwrap();
-    (Report::build(name, &loaded.events), loaded.events)
+    (Report::build(name, loaded.events.clone()), loaded.events)
 }
 
 fn kinds(report: &Report) -> Vec<&'static str> {

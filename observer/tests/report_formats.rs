@@ -22,7 +22,7 @@ fn verdict_of(text: &str) -> (String, serde_json::Value) {
     let path = dir.path().join("console.log");
     std::fs::write(&path, text).unwrap();
     let loaded = input::load(&path).unwrap();
-    let report = Report::build("console.log", &loaded.events);
+    let report = Report::build("console.log", loaded.events.clone());
     let value = json::render(&report);
     let errors: Vec<String> = schema()
         .iter_errors(&value)
@@ -59,7 +59,7 @@ fn identity_reaches_every_format_and_schema_2_validates() {
     let path = dir.path().join("timeline.jsonl");
     std::fs::write(&path, IDENTITY_TIMELINE).unwrap();
     let loaded = input::load(&path).unwrap();
-    let report = Report::build("timeline.jsonl", &loaded.events);
+    let report = Report::build("timeline.jsonl", loaded.events.clone());
     let value = json::render(&report);
     let errors: Vec<String> = schema()
         .iter_errors(&value)
@@ -118,7 +118,7 @@ fn a_version_1_reader_is_refused_by_the_schema() {
     let path = dir.path().join("timeline.jsonl");
     std::fs::write(&path, IDENTITY_TIMELINE).unwrap();
     let loaded = input::load(&path).unwrap();
-    let mut value = json::render(&Report::build("t", &loaded.events));
+    let mut value = json::render(&Report::build("t", loaded.events.clone()));
     value["schema_version"] = 1.into();
     assert!(!schema().is_valid(&value), "the schema pins version 2");
     value["schema_version"] = 2.into();
@@ -280,7 +280,7 @@ fn config_space_evidence_is_decoded_in_every_format() {
             Detail::PciDevice(Box::new(nic)),
         ),
     ];
-    let report = Report::build("timeline.jsonl", &events);
+    let report = Report::build("timeline.jsonl", events.clone());
     assert_eq!(markdown::verdict_word(&report.verdict), "flagged");
     let value = json::render(&report);
     let errors: Vec<String> = schema()

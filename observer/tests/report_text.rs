@@ -19,7 +19,7 @@ fn lab(name: &str) -> PathBuf {
 fn text_report_of_the_recorded_kdump_aer_run_matches_the_reviewed_copy() {
     let name = "kdump-aer-612.timeline.jsonl";
     let loaded = input::load(&lab(name)).unwrap();
-    let report = Report::build(name, &loaded.events);
+    let report = Report::build(name, loaded.events.clone());
     let got = text::render(&report).replace(
         &format!("kdump-dma-observer {}, report", env!("CARGO_PKG_VERSION")),
         "kdump-dma-observer {version}, report",

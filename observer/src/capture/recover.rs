@@ -182,7 +182,8 @@ pub fn report_capture(
             Detail::CaptureOutcome { complete, detail },
         ));
     }
-    let report = Report::build(&dir.display().to_string(), &events);
+    // The metrics below read the whole input; the report takes its own copy.
+    let report = Report::build(&dir.display().to_string(), events.clone());
     // Each file whole or not at all, and durable: in a capture kernel a `reboot -f` may
     // follow at any moment. The verdict first.
     let write = |name: &str, text: &str| {

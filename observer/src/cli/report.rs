@@ -37,7 +37,7 @@ pub(crate) fn execute(args: &Args) -> anyhow::Result<ExitCode> {
     for (file, what) in &loaded.files {
         tracing::info!(file = %file.display(), read_as = %what, "input");
     }
-    let report = Report::build(&args.input.display().to_string(), &loaded.events);
+    let report = Report::build(&args.input.display().to_string(), loaded.events);
     let rendered = match args.format {
         Format::Html => Some(html::render(&report)),
         Format::Json => None,

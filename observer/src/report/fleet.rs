@@ -686,7 +686,7 @@ mod tests {
             "/tests/data/lab/kdump-aer-612.timeline.jsonl"
         ));
         let loaded = crate::report::input::load(lab).unwrap();
-        let report = crate::report::Report::build("lab", &loaded.events);
+        let report = crate::report::Report::build("lab", loaded.events);
         let mut bytes = Vec::new();
         crate::report::json::write(&report, &mut bytes).unwrap();
         let mut f = Fleet::new();

@@ -342,7 +342,7 @@ mod tests {
             )
             .with_raw("virtio-pci <b>bold</b> | pipe `tick` *star*"),
         ];
-        Report::build("console.log <i>", &events)
+        Report::build("console.log <i>", events)
     }
 
     #[test]

@@ -75,9 +75,12 @@ fn load_file(path: &Path, loaded: &mut Loaded) -> Result<(), InputError> {
         .find(|l| !l.is_empty())
         .unwrap_or_default();
     if first.starts_with(b"{") {
-        loaded
-            .events
-            .extend(parse_timeline(path, &bytes, &mut loaded.warnings)?);
+        let events = parse_timeline(path, &bytes, &mut loaded.warnings)?;
+        if loaded.events.is_empty() {
+            loaded.events = events;
+        } else {
+            loaded.events.extend(events);
+        }
         loaded.files.push((path.to_path_buf(), "timeline"));
     } else if looks_like_kmsg(first) {
         loaded
@@ -119,8 +122,12 @@ fn mirrored(bytes: &[u8]) -> Vec<Event> {
         .collect()
 }
 
+/// Lines per parser thread below which one thread does it all.
+const LINES_PER_THREAD: usize = 100_000;
+
 /// Parses JSON Lines; a torn last line (a daemon killed mid-write) is a warning, any other bad
-/// line an error.
+/// line an error. Long timelines are parsed on every CPU (lines are independent); a capture
+/// kernel with one CPU parses on one.
 fn parse_timeline(
     path: &Path,
     bytes: &[u8],
@@ -132,31 +139,66 @@ fn parse_timeline(
         .iter()
         .rposition(|l| !l.trim().is_empty())
         .unwrap_or(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(lines.len() / LINES_PER_THREAD + 1);
+    let chunk = lines.len().div_ceil(threads).max(1);
+    let parts: Vec<Parsed> = if threads == 1 {
+        vec![parse_lines(&lines, 0)]
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = lines
+                .chunks(chunk)
+                .enumerate()
+                .map(|(k, part)| scope.spawn(move || parse_lines(part, k * chunk)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    let mut events = Vec::new();
+    for (part, failure) in parts {
+        if events.is_empty() {
+            events = part;
+        } else {
+            events.extend(part);
+        }
+        let Some((i, e)) = failure else { continue };
+        if i == last && !text.ends_with('\n') {
+            warnings.push(format!(
+                "{}:{}: torn last line ignored ({e})",
+                path.display(),
+                i + 1
+            ));
+            break;
+        }
+        return Err(InputError::Timeline {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason: e.to_string(),
+        });
+    }
+    Ok(events)
+}
+
+/// Events of `lines` (numbered from `first`), up to the first line that is not one.
+type Parsed = (Vec<Event>, Option<(usize, serde_json::Error)>);
+
+fn parse_lines(lines: &[&str], first: usize) -> Parsed {
     let mut events = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_str::<Event>(line) {
+        match Event::from_json_line(line) {
             Ok(e) => events.push(e),
-            Err(e) if i == last && !text.ends_with('\n') => {
-                warnings.push(format!(
-                    "{}:{}: torn last line ignored ({e})",
-                    path.display(),
-                    i + 1
-                ));
-            }
-            Err(e) => {
-                return Err(InputError::Timeline {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    reason: e.to_string(),
-                });
-            }
+            Err(e) => return (events, Some((first + i, e))),
         }
     }
-    Ok(events)
+    (events, None)
 }
 
 fn load_dir(dir: &Path, loaded: &mut Loaded) -> Result<(), InputError> {

@@ -81,9 +81,17 @@ pub struct Report {
 impl Report {
     /// Judges `events` and gathers what the report shows. `input` names the source.
     #[must_use]
-    pub fn build(input: &str, events: &[Event]) -> Self {
-        let verdict = verdict::judge(events);
-        let (sorted, boot_start) = judged_boot_events(events, &verdict);
+    pub fn build(input: &str, events: Vec<Event>) -> Self {
+        // Ordered once, in place; `judge` finds the order already made. The judged boot's
+        // events are moved into the report at the end, not copied.
+        let events = verdict::into_ordered(events);
+        let verdict = verdict::judge(&events);
+        let boots = verdict::split(&events);
+        let range = boots
+            .get(verdict.judged_boot)
+            .map_or(0..events.len(), |b| b.start..b.end);
+        let boot_start = range.start;
+        let sorted = &events[range.clone()];
         let mut header = Header {
             input: input.to_owned(),
             events_in_boot: sorted.len(),
@@ -91,7 +99,7 @@ impl Report {
             cmdline: verdict.cmdline_audit.cmdline.clone(),
             ..Header::default()
         };
-        for e in &sorted {
+        for e in sorted {
             match &e.detail {
                 Detail::ObserverStarted {
                     kernel_release,
@@ -121,7 +129,7 @@ impl Report {
                 _ => {}
             }
         }
-        header.system = system::SystemSection::find(&sorted, events);
+        header.system = system::SystemSection::find(sorted, &events);
         if let Some(id) = &header.system.identity {
             if let Some(k) = &id.crashed_kernel {
                 header.crashed_kernel = Some(k.release.clone());
@@ -137,10 +145,10 @@ impl Report {
             }
         }
         if header.crashed_kernel.is_none() {
-            header.crashed_kernel = crashed_kernel(events, &verdict);
+            header.crashed_kernel = crashed_kernel(&events, &boots, &verdict);
         }
         let mut timed_total = 0;
-        for e in events {
+        for e in &events {
             if let Detail::LogRead {
                 unreadable,
                 untimed,
@@ -154,11 +162,12 @@ impl Report {
             }
         }
         header.times_unknown = header.untimed_lines.is_some_and(|n| n > 0) && timed_total == 0;
+        let pci = pci::rows(sorted);
         Self {
             header,
             verdict,
-            pci: pci::rows(&sorted),
-            timeline: sorted,
+            pci,
+            timeline: boot_events(events, range),
             boot_start,
         }
     }
@@ -174,22 +183,19 @@ impl Report {
     }
 }
 
-/// The events of the judged boot, in the verdict's order (its evidence indices point here
-/// after subtracting the boot's start).
-fn judged_boot_events(events: &[Event], verdict: &Verdict) -> (Vec<Event>, usize) {
-    let ordered = verdict::ordered(events);
-    let boots = verdict::split(&ordered);
-    match boots.get(verdict.judged_boot) {
-        Some(b) => (ordered[b.start..b.end].to_vec(), b.start),
-        None => (ordered, 0),
+/// The events of the judged boot (`range` of the ordered input), moved out of `events`.
+fn boot_events(mut events: Vec<Event>, range: std::ops::Range<usize>) -> Vec<Event> {
+    events.truncate(range.end);
+    if range.start == 0 {
+        events
+    } else {
+        events.split_off(range.start)
     }
 }
 
-fn crashed_kernel(events: &[Event], verdict: &Verdict) -> Option<String> {
-    let ordered = verdict::ordered(events);
-    let boots = verdict::split(&ordered);
+fn crashed_kernel(events: &[Event], boots: &[verdict::Boot], verdict: &Verdict) -> Option<String> {
     let previous = boots.get(verdict.judged_boot.checked_sub(1)?)?;
-    ordered[previous.start..previous.end]
+    events[previous.start..previous.end]
         .iter()
         .find_map(|e| match &e.detail {
             Detail::KernelBoot { version: Some(v) } => Some(v.clone()),

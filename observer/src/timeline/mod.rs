@@ -222,16 +222,25 @@ pub fn fuse_all(events: impl IntoIterator<Item = Event>) -> Vec<Event> {
 /// fused and sorted on its own, and boots keep their order. Each boot's clock starts at zero,
 /// so sightings are never matched across boots.
 #[must_use]
-pub fn fuse_boots(events: Vec<Event>) -> Vec<Event> {
-    let mut out = Vec::with_capacity(events.len());
-    let mut boot = Vec::new();
-    for event in events {
-        if matches!(event.detail, crate::event::Detail::KernelBoot { .. }) && !boot.is_empty() {
-            out.extend(fuse_all(std::mem::take(&mut boot)));
-        }
-        boot.push(event);
+pub fn fuse_boots(mut events: Vec<Event>) -> Vec<Event> {
+    // Split at each boot without moving events one by one: a timeline can hold millions.
+    let starts: Vec<usize> = (1..events.len())
+        .filter(|&i| matches!(events[i].detail, crate::event::Detail::KernelBoot { .. }))
+        .collect();
+    let mut boots = Vec::with_capacity(starts.len() + 1);
+    for &start in starts.iter().rev() {
+        boots.push(events.split_off(start));
     }
-    out.extend(fuse_all(boot));
+    boots.push(events);
+    let mut out: Vec<Event> = Vec::new();
+    for boot in boots.into_iter().rev() {
+        let fused = fuse_all(boot);
+        if out.is_empty() {
+            out = fused;
+        } else {
+            out.extend(fused);
+        }
+    }
     out
 }
 

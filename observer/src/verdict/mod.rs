@@ -24,6 +24,8 @@ mod live;
 pub mod pci_config;
 pub mod x86_handover;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 pub use boots::{Boot, CaptureEvidence, boot_to_judge, split};
@@ -400,29 +402,62 @@ fn inconclusive(evidence: Vec<EvidenceRef>, missing: Vec<String>, audit: Cmdline
 }
 
 /// The events in judging order: time order within each boot, boots in input order. Evidence
-/// indices point into this order.
+/// indices point into this order. Input already in that order (a fused timeline) is borrowed,
+/// not copied: a million-event timeline is hundreds of MiB.
 #[must_use]
-pub fn ordered(events: &[Event]) -> Vec<Event> {
+pub fn ordered(events: &[Event]) -> Cow<'_, [Event]> {
+    if in_judging_order(events) {
+        return Cow::Borrowed(events);
+    }
     let mut sorted: Vec<&Event> = events.iter().collect();
     sort_within_boots(&mut sorted);
-    sorted.into_iter().cloned().collect()
+    Cow::Owned(sorted.into_iter().cloned().collect())
+}
+
+/// [`ordered`] for owned events: sorted in place when they are not in judging order yet.
+#[must_use]
+pub fn into_ordered(mut events: Vec<Event>) -> Vec<Event> {
+    if !in_judging_order(&events) {
+        sort_within_boots(&mut events);
+    }
+    events
+}
+
+/// Whether [`sort_within_boots`] would leave `events` as they are: every boot it would sort
+/// is sorted already.
+fn in_judging_order(events: &[Event]) -> bool {
+    let mut start = 0;
+    for i in 1..=events.len() {
+        if i == events.len() || starts_boot(events, start, i) {
+            if !events[start..i].is_sorted_by_key(|e| e.ts_ns) {
+                return false;
+            }
+            start = i;
+        }
+    }
+    true
+}
+
+/// Whether event `i` starts a new boot after the one starting at `start`: a `kernel_boot`
+/// whose clock went back, after something other than the daemon's own records.
+fn starts_boot<E: std::borrow::Borrow<Event>>(events: &[E], start: usize, i: usize) -> bool {
+    let (event, before) = (events[i].borrow(), events[i - 1].borrow());
+    matches!(event.detail, Detail::KernelBoot { .. })
+        && event.ts_ns < before.ts_ns
+        && events[start..i]
+            .iter()
+            .any(|e| e.borrow().source != Source::Observer)
 }
 
 /// Sorts by time, but keeps boots in input order (each boot's clock starts near zero).
 /// A daemon's timeline starts with its own `observer_started` record and then replays the
 /// kernel log from boot, so an earlier `kernel_boot` after only the daemon's records is the same
 /// boot, not a new one.
-fn sort_within_boots(events: &mut [&Event]) {
+fn sort_within_boots<E: std::borrow::Borrow<Event>>(events: &mut [E]) {
     let mut start = 0;
     for i in 1..=events.len() {
-        if i == events.len()
-            || matches!(events[i].detail, Detail::KernelBoot { .. })
-                && events[i].ts_ns < events[i - 1].ts_ns
-                && events[start..i]
-                    .iter()
-                    .any(|e| e.source != Source::Observer)
-        {
-            events[start..i].sort_by_key(|e| e.ts_ns);
+        if i == events.len() || starts_boot(events, start, i) {
+            events[start..i].sort_by_key(|e| e.borrow().ts_ns);
             start = i;
         }
     }
