@@ -1,6 +1,12 @@
 //! A deliberately small HTTP/1.1 server for the live timeline: `GET /events` streams it as
-//! NDJSON (replaying what is still in memory first), `GET /healthz` says the daemon is alive.
-//! Nothing changes state. Requests are bounded in size and time, connections in number.
+//! NDJSON (replaying what is still in memory first), `GET /metrics` serves the metrics
+//! (OpenMetrics or the classic text format, by `Accept`), `GET /healthz` says the daemon is
+//! alive. Nothing changes state. Requests are bounded in size and time, connections in number.
+//!
+//! Written by hand rather than with hyper or axum: three fixed `GET` routes over tokio's
+//! `TcpListener`, which the daemon already has, in a static binary for a crash kernel's
+//! small memory; a server framework would bring its own request parsing and connection
+//! handling for no route this needs.
 use std::{
     collections::VecDeque,
     net::SocketAddr,
