@@ -233,7 +233,8 @@ mod tests {
             silencing("hest_disable pci=realloc,noaer pcie_ports=compat mce=off"),
             ["pci=realloc,noaer", "pcie_ports=compat"]
         );
-        assert!(silencing("pci=realloc pcie_ports=native reset_devices").is_empty());
+        let none = silencing("pci=realloc pcie_ports=native reset_devices");
+        assert!(none.is_empty(), "{none:?}");
     }
 
     #[test]
