@@ -405,6 +405,26 @@ mod tests {
         server.abort();
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_client_silent_past_the_request_timeout_gets_408() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Feed::new(), None));
+        let started = tokio::time::Instant::now();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(b"GET /events HTTP/1.1\r\n").await.unwrap();
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+        // Paused time jumps straight to the next timer: the answer came at the timeout.
+        assert!(
+            started.elapsed() >= REQUEST_TIMEOUT,
+            "{:?}",
+            started.elapsed()
+        );
+        server.abort();
+    }
+
     #[tokio::test]
     async fn unknown_paths_get_404_naming_every_endpoint() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
