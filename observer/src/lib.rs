@@ -19,6 +19,7 @@ use tracing_subscriber as _;
 pub mod atomic_file;
 pub mod capture;
 pub mod clock;
+pub mod dump_files;
 pub mod event;
 pub mod kernel;
 pub mod logparse;

@@ -8,7 +8,7 @@
 //! the daemon calls it when it stops (once the dump is written, see [`dump_finished`]: kdump-tools
 //! ends with `reboot -f`, which signals no process; or on SIGTERM), and `recover` calls it for
 //! live directories a killed daemon left behind.
-use super::dump_files;
+use crate::dump_files;
 use crate::utc::{parse_utc_stamp, utc_stamp};
 use std::{
     ffi::OsStr,

@@ -11,10 +11,8 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    capture::{
-        dump_files::outcome,
-        live_dir::{HandOff, LiveDir, hand_off},
-    },
+    capture::live_dir::{HandOff, LiveDir, hand_off},
+    dump_files::outcome,
     event::{Detail, Event, Source},
     report::{Report, html, input, json, markdown},
     sinks::metrics::{Metrics, TEXTFILE_NAME},

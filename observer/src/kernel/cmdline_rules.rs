@@ -26,6 +26,9 @@ pub struct Rule {
     pub impact: Impact,
     /// What it means here, for that value.
     pub explain: fn(&str) -> String,
+    /// Whether it keeps AER and DPC from reporting errors (the verdict then reads only the
+    /// devices' config space for them).
+    pub silences_aer: bool,
 }
 
 fn any(_: &str) -> bool {
@@ -41,6 +44,7 @@ pub const RULES: &[Rule] = &[
         explain: |_| {
             "APEI/GHES firmware-first error reporting is off: fatal platform errors raised by aborted DMA go unseen".into()
         },
+        silences_aer: false,
     },
     Rule {
         key: "pci",
@@ -49,6 +53,7 @@ pub const RULES: &[Rule] = &[
         explain: |_| {
             "PCIe AER is off: AER errors raised by aborted DMA are not reported (only device registers keep them)".into()
         },
+        silences_aer: true,
     },
     Rule {
         key: "pcie_ports",
@@ -57,12 +62,14 @@ pub const RULES: &[Rule] = &[
         explain: |_| {
             "the native PCIe port services (AER, DPC) are not bound: those errors are not reported (only device registers keep them)".into()
         },
+        silences_aer: true,
     },
     Rule {
         key: "pcie_ports",
         applies: |v| v != "compat",
         impact: Impact::Note,
         explain: |v| format!("PCIe port services mode {v}"),
+        silences_aer: false,
     },
     Rule {
         key: "mce",
@@ -72,12 +79,14 @@ pub const RULES: &[Rule] = &[
             "x86 machine-check handling is off: memory and bus errors raised by DMA go unseen"
                 .into()
         },
+        silences_aer: false,
     },
     Rule {
         key: "printk.devkmsg",
         applies: |v| v == "off",
         impact: Impact::Warn,
         explain: |_| "the daemon cannot mirror its timeline into the kernel log".into(),
+        silences_aer: false,
     },
     Rule {
         key: "iommu.passthrough",
@@ -86,18 +95,21 @@ pub const RULES: &[Rule] = &[
         explain: |_| {
             "the IOMMU is in passthrough: the capture kernel's SMMU reset differs from a translated setup".into()
         },
+        silences_aer: false,
     },
     Rule {
         key: "arm-smmu-v3.disable_bypass",
         applies: any,
         impact: Impact::Note,
         explain: |v| format!("SMMUv3 bypass policy {v} (6.1/6.6 only; removed in 6.10)"),
+        silences_aer: false,
     },
     Rule {
         key: "arm_smmu_v3.disable_bypass",
         applies: any,
         impact: Impact::Note,
         explain: |v| format!("SMMUv3 bypass policy {v} (6.1/6.6 only; removed in 6.10)"),
+        silences_aer: false,
     },
     Rule {
         key: "nr_cpus",
@@ -108,6 +120,7 @@ pub const RULES: &[Rule] = &[
                 "the capture kernel is limited to {v} CPU(s) (the usual kdump setting; the observer needs one)"
             )
         },
+        silences_aer: false,
     },
     Rule {
         key: "maxcpus",
@@ -116,6 +129,7 @@ pub const RULES: &[Rule] = &[
         explain: |v| {
             format!("the capture kernel is limited to {v} CPU(s) (the observer needs one)")
         },
+        silences_aer: false,
     },
     Rule {
         key: "reset_devices",
@@ -124,6 +138,7 @@ pub const RULES: &[Rule] = &[
         explain: |_| {
             "asks drivers to reset their devices at probe; the PCI core, AER and the IOMMU drivers ignore it, so it does not stop in-flight DMA before the SMMU reset".into()
         },
+        silences_aer: false,
     },
     Rule {
         key: "panic",
@@ -134,6 +149,7 @@ pub const RULES: &[Rule] = &[
             Ok(n) if n < 0 => "a capture-kernel panic reboots immediately".into(),
             _ => format!("a capture-kernel panic reboots after {v} s"),
         },
+        silences_aer: false,
     },
 ];
 
@@ -144,6 +160,8 @@ pub struct Match {
     pub token: String,
     pub impact: Impact,
     pub explanation: String,
+    /// [`Rule::silences_aer`].
+    pub silences_aer: bool,
 }
 
 /// Every parameter of `cmdline` that a rule applies to, in command-line order.
@@ -158,6 +176,7 @@ pub fn matches(cmdline: &str) -> Vec<Match> {
                     token: token.to_owned(),
                     impact: rule.impact,
                     explanation: (rule.explain)(value),
+                    silences_aer: rule.silences_aer,
                 });
             }
         }
@@ -199,6 +218,23 @@ mod tests {
         assert_eq!(native[0].impact, Impact::Note);
         let found = matches("quiet splash");
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn only_pci_noaer_and_pcie_ports_compat_silence_aer() {
+        let silencing = |cmdline: &str| -> Vec<String> {
+            matches(cmdline)
+                .into_iter()
+                .filter(|m| m.silences_aer)
+                .map(|m| m.token)
+                .collect()
+        };
+        assert_eq!(
+            silencing("hest_disable pci=realloc,noaer pcie_ports=compat mce=off"),
+            ["pci=realloc,noaer", "pcie_ports=compat"]
+        );
+        let none = silencing("pci=realloc pcie_ports=native reset_devices");
+        assert!(none.is_empty(), "{none:?}");
     }
 
     #[test]

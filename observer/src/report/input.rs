@@ -6,6 +6,7 @@ use std::{
 };
 
 use crate::{
+    dump_files,
     event::Event,
     logparse::{self, mirror::parse_mirrored},
     timeline::{fuse_boots, smmu_reset},
@@ -219,10 +220,12 @@ fn load_dir(dir: &Path, loaded: &mut Loaded) -> Result<(), InputError> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            // pstore records, capture-directory logs, console captures.
-            ["dmesg", "console", "pmsg", "kexec-dmesg", "vmcore-dmesg"]
-                .iter()
-                .any(|prefix| name.starts_with(prefix))
+            // The dump tools' logs (pstore's dmesg-* records too), pstore's console and pmsg
+            // records, console captures.
+            dump_files::is_dmesg(&name)
+                || ["console", "pmsg"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
                 || p.extension().is_some_and(|e| e.eq_ignore_ascii_case("log"))
         })
         .collect();

@@ -1,6 +1,12 @@
 //! A deliberately small HTTP/1.1 server for the live timeline: `GET /events` streams it as
-//! NDJSON (replaying what is still in memory first), `GET /healthz` says the daemon is alive.
-//! Nothing changes state. Requests are bounded in size and time, connections in number.
+//! NDJSON (replaying what is still in memory first), `GET /metrics` serves the metrics
+//! (OpenMetrics or the classic text format, by `Accept`), `GET /healthz` says the daemon is
+//! alive. Nothing changes state. Requests are bounded in size and time, connections in number.
+//!
+//! Written by hand rather than with hyper or axum: three fixed `GET` routes over tokio's
+//! `TcpListener`, which the daemon already has, in a static binary for a crash kernel's
+//! small memory; a server framework would bring its own request parsing and connection
+//! handling for no route this needs.
 use std::{
     collections::VecDeque,
     net::SocketAddr,
@@ -25,7 +31,7 @@ const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Time a client has to send its request head.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Concurrent connections served; more wait for a free slot... up to the request timeout.
+/// Concurrent connections served; one more is answered 503 at once and closed.
 pub const MAX_CONNECTIONS: usize = 16;
 /// Bytes of recent timeline kept for replay to new `/events` clients.
 const HISTORY_BYTES: usize = 4 << 20;
@@ -179,7 +185,7 @@ async fn connection(
             respond(
                 &mut stream,
                 "404 Not Found",
-                "endpoints: /events /healthz\n",
+                "endpoints: /events /metrics /healthz\n",
             )
             .await
         }
@@ -372,6 +378,70 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 2);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_connection_beyond_the_limit_gets_503_at_once() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Feed::new(), None));
+        // Clients that never finish their request head: each holds a slot for REQUEST_TIMEOUT.
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET /events HTTP/1.1\r\n").await.unwrap();
+            held.push(c);
+        }
+        // The server accepts in order, so the slots are all taken when it accepts this one.
+        let mut late = TcpStream::connect(addr).await.unwrap();
+        let mut reply = String::new();
+        timeout(Duration::from_secs(2), late.read_to_string(&mut reply))
+            .await
+            .expect("answered at once, not after the request timeout")
+            .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+        drop(held);
+        server.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_silent_past_the_request_timeout_gets_408() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Feed::new(), None));
+        let started = tokio::time::Instant::now();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(b"GET /events HTTP/1.1\r\n").await.unwrap();
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+        // Paused time jumps straight to the next timer: the answer came at the timeout.
+        assert!(
+            started.elapsed() >= REQUEST_TIMEOUT,
+            "{:?}",
+            started.elapsed()
+        );
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn unknown_paths_get_404_naming_every_endpoint() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Feed::new(), None));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /nope HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+        let endpoints = reply.split("\r\n\r\n").nth(1).unwrap();
+        for path in ["/events", "/metrics", "/healthz"] {
+            assert!(endpoints.contains(path), "{endpoints}");
+        }
         server.abort();
     }
 

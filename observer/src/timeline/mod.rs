@@ -249,6 +249,19 @@ mod tests {
     use super::*;
     use crate::event::{AerSeverity, Detail, Source};
 
+    #[test]
+    fn docs_state_the_merge_window_and_the_hold_time() {
+        let doc = include_str!("../../../docs/timeline.md");
+        let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        let window = format!(
+            "at most {} s apart (`MATCH_WINDOW_NS`)",
+            MATCH_WINDOW_NS / 1_000_000_000
+        );
+        let hold = format!("{} ms for its twin (`HOLD_NS`)", HOLD_NS / 1_000_000);
+        assert!(doc.contains(&window), "docs/timeline.md must say: {window}");
+        assert!(doc.contains(&hold), "docs/timeline.md must say: {hold}");
+    }
+
     fn aer(ts_ms: u64, source: Source, severity: AerSeverity, status: Option<&str>) -> Event {
         Event::new(
             ts_ms * 1_000_000,

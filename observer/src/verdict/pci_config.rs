@@ -16,7 +16,10 @@
     clippy::doc_markdown,
     reason = "PCI register and message names (PCIe, ERR_COR, ERR_FATAL) are prose here, not code"
 )]
-use crate::event::{Detail, Event, PciDevice, Source};
+use crate::{
+    event::{Detail, Event, PciDevice, Source},
+    kernel::cmdline_rules,
+};
 
 use super::{CmdlineAudit, Confidence};
 
@@ -66,7 +69,11 @@ pub fn confidence<'a>(signs: impl IntoIterator<Item = &'a Event>) -> Option<Conf
 pub fn missing(range: &[Event], audit: &CmdlineAudit) -> Vec<String> {
     let mut out = Vec::new();
     for f in &audit.findings {
-        if f.parameter.starts_with("pcie_ports=compat") || f.parameter.starts_with("pci=") {
+        // The audit's findings are the shared table's matches: ask the table, by the token.
+        if cmdline_rules::matches(&f.parameter)
+            .iter()
+            .any(|m| m.silences_aer)
+        {
             out.push(format!(
                 "AER/DPC were off in the capture kernel ({}): no AER or DPC line or tracepoint could report an error; only the devices' config space could",
                 f.parameter

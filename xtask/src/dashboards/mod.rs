@@ -1102,7 +1102,7 @@ fn check_alerts(api: &Api, table: &mut Vec<Row>, findings: &mut Findings) -> any
         let got = inputs_of(&result);
         let Some(expect) = ALERTS.iter().find(|a| a.alert == name) else {
             findings.warn(format!(
-                "{source}: no expectation in xtask/src/dashboards.rs"
+                "{source}: no expectation in xtask/src/dashboards/mod.rs (ALERTS)"
             ));
             continue;
         };
