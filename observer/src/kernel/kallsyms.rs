@@ -23,6 +23,23 @@ pub struct Kallsyms {
     addresses_visible: bool,
 }
 
+/// Where a kprobe on a function goes: `base + offset`, `base` a unique symbol (the function
+/// itself unless its name is ambiguous). Survives KASLR, and the kernel's probe API takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KprobePoint {
+    pub base: String,
+    pub offset: u64,
+}
+
+/// Why a function cannot be probed by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unplaced {
+    /// Not in kallsyms (inlined, not built, or its module is not loaded).
+    Absent,
+    /// Several functions have the name and none could be told to be the one meant: why.
+    Ambiguous(String),
+}
+
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum KallsymsError {
@@ -149,6 +166,37 @@ impl Kallsyms {
                 candidates.len(),
                 inside.len()
             )),
+        }
+    }
+
+    /// Places a kprobe on `symbol`: the function itself when its name is unique; when it is
+    /// ambiguous, the copy beside `anchors` (functions only its driver has), named relative to
+    /// a unique symbol; refused otherwise.
+    pub fn place(&self, symbol: &str, anchors: &[&str]) -> Result<KprobePoint, Unplaced> {
+        match self.addresses(symbol) {
+            [] => Err(Unplaced::Absent),
+            [_] => Ok(KprobePoint {
+                base: symbol.to_owned(),
+                offset: 0,
+            }),
+            many if anchors.is_empty() => Err(Unplaced::Ambiguous(format!(
+                "{} kernel functions are named {symbol}",
+                many.len()
+            ))),
+            _ => {
+                let address = self
+                    .resolve_near(symbol, anchors)
+                    .map_err(Unplaced::Ambiguous)?;
+                let (base, offset) = self.unique_base_of(address).ok_or_else(|| {
+                    Unplaced::Ambiguous(format!(
+                        "no unique symbol before {symbol}'s copy to name it by"
+                    ))
+                })?;
+                Ok(KprobePoint {
+                    base: base.to_owned(),
+                    offset,
+                })
+            }
         }
     }
 

@@ -14,56 +14,25 @@
 use std::{collections::BTreeMap, fmt::Write as _};
 
 use super::catalog::{CATALOG, Target};
-use crate::{event::ProbeState, kernel::kallsyms::Kallsyms};
+pub use crate::kernel::kallsyms::KprobePoint;
+use crate::{
+    event::ProbeState,
+    kernel::kallsyms::{Kallsyms, Unplaced},
+};
 
 /// The kernel command-line parameter (dotted: the kernel ignores it and keeps it in
 /// `/proc/cmdline`).
 pub const PARAM: &str = "kdump_dma_observer.kprobes";
 
-/// Where a kprobe goes: `base + offset`, `base` a unique symbol (the function itself unless its
-/// name is ambiguous).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KprobePoint {
-    pub base: String,
-    pub offset: u64,
-}
-
 /// Why a kprobe cannot be placed: the state to report and the reason.
 pub type Refusal = (ProbeState, String);
 
-/// Places `symbol` against `kallsyms`: the function itself when its name is unique; when it is
-/// ambiguous, the copy beside `anchors` (functions only its driver has), named relative to a
-/// unique symbol; refused otherwise.
+/// Places `symbol` against `kallsyms` ([`Kallsyms::place`]), as a probe state when it cannot be.
 pub fn locate(kallsyms: &Kallsyms, symbol: &str, anchors: &[&str]) -> Result<KprobePoint, Refusal> {
-    match kallsyms.addresses(symbol) {
-        [] => Err((ProbeState::Absent, String::new())),
-        [_] => Ok(KprobePoint {
-            base: symbol.to_owned(),
-            offset: 0,
-        }),
-        many => {
-            let refuse = |why: String| Err((ProbeState::Ambiguous, why));
-            if anchors.is_empty() {
-                return refuse(format!(
-                    "{} kernel functions are named {symbol}",
-                    many.len()
-                ));
-            }
-            let address = match kallsyms.resolve_near(symbol, anchors) {
-                Ok(a) => a,
-                Err(why) => return refuse(why),
-            };
-            let Some((base, offset)) = kallsyms.unique_base_of(address) else {
-                return refuse(format!(
-                    "no unique symbol before {symbol}'s copy to name it by"
-                ));
-            };
-            Ok(KprobePoint {
-                base: base.to_owned(),
-                offset,
-            })
-        }
-    }
+    kallsyms.place(symbol, anchors).map_err(|e| match e {
+        Unplaced::Absent => (ProbeState::Absent, String::new()),
+        Unplaced::Ambiguous(why) => (ProbeState::Ambiguous, why),
+    })
 }
 
 /// What the first kernel found for one symbol.
