@@ -3,6 +3,11 @@
 //! Layout of one entry: a 110-byte ASCII header (`070701` and 13 eight-digit hex fields), the
 //! NUL-terminated name padded to a multiple of 4 bytes (counting the header), then the data
 //! padded to a multiple of 4. The archive ends with an entry named `TRAILER!!!`.
+//!
+//! Kept by hand: the header is the 30-odd lines above the tests; what the lab needs on top of
+//! any writer (parent directories made implicitly, one entry per path, host files streamed,
+//! a byte-identical archive for identical input) is the rest. The newc writers on crates.io
+//! (`cpio`, `kpea`) would replace the header only, for another dependency.
 use std::{
     collections::BTreeSet,
     fmt::Write as _,
