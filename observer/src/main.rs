@@ -8,6 +8,7 @@ mod cli;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    observer::status::mark_main_entered();
     let cli = Cli::parse();
     cli::init_logging(&cli.log);
     let result = match &cli.command {

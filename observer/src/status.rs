@@ -64,9 +64,10 @@ pub struct Status {
     /// may start: what the daemon makes the capture wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_ms: Option<u64>,
-    /// Where `startup_ms` went, phase by phase, in order (`before_run`: process start to the
-    /// run loop; then `kernel_view` (tracefs; kallsyms unless the first kernel's check applies), `load_attach`, `boot_trace`,
-    /// `clock_offset`, `kmsg_open`, `pci_scan`, `identity`, `first_write`).
+    /// Where `startup_ms` went, phase by phase, in order (`exec`: process creation to `main`;
+    /// `before_run`: `main` to the run loop; then `kernel_view` (tracefs; kallsyms unless the
+    /// first kernel's check applies), `load_attach`, `boot_trace`, `clock_offset`,
+    /// `kmsg_open`, `pci_scan`, `identity`, `first_write`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub startup_phases: Vec<StartupPhase>,
 }
@@ -85,24 +86,25 @@ pub struct PhaseClock {
     phases: Vec<StartupPhase>,
 }
 
+/// When `main` was entered, and how old the process was then (see [`mark_main_entered`]).
+static MAIN_ENTERED: std::sync::OnceLock<(std::time::Instant, Option<u64>)> =
+    std::sync::OnceLock::new();
+
+/// Records that the binary's `main` started: [`PhaseClock`] then splits the time before `run`
+/// into `exec` (from the process's creation to `main`: what the parent, e.g. systemd setting up
+/// the unit's sandbox, and `execve` took) and `before_run` (arguments and logging).
+pub fn mark_main_entered() {
+    let _ = MAIN_ENTERED.set((std::time::Instant::now(), process_age_ms()));
+}
+
 impl PhaseClock {
-    /// Starts timing; the first phase is what came before (from the process's start).
+    /// Starts timing; the first phases are what came before (from the process's start).
     #[must_use]
     pub fn start() -> Self {
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "milliseconds of a process's start"
-        )]
-        let before = process_age_ms().map(|ms| ms as f64);
+        let now = std::time::Instant::now();
         Self {
-            last: std::time::Instant::now(),
-            phases: before
-                .map(|ms| StartupPhase {
-                    phase: "before_run".into(),
-                    ms,
-                })
-                .into_iter()
-                .collect(),
+            last: now,
+            phases: phases_before_run(MAIN_ENTERED.get().copied(), now, process_age_ms),
         }
     }
 
@@ -142,6 +144,39 @@ pub fn process_age_ms() -> Option<u64> {
         u64::try_from(now.tv_sec).ok()? * 1000 + u64::try_from(now.tv_nsec).ok()? / 1_000_000;
     let started_ms = started_ticks.checked_mul(1000)? / hz.max(1);
     now_ms.checked_sub(started_ms)
+}
+
+/// The phases before `run`: `exec` and `before_run` when `main` was marked, else one
+/// `before_run` from the process's start.
+fn phases_before_run(
+    main: Option<(std::time::Instant, Option<u64>)>,
+    now: std::time::Instant,
+    process_age: impl Fn() -> Option<u64>,
+) -> Vec<StartupPhase> {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "milliseconds of a process's start"
+    )]
+    let phase = |name: &str, ms: u64| StartupPhase {
+        phase: name.into(),
+        ms: ms as f64,
+    };
+    match main {
+        Some((entered, age)) => {
+            let since_main = now.saturating_duration_since(entered).as_secs_f64() * 1000.0;
+            age.map(|ms| phase("exec", ms))
+                .into_iter()
+                .chain([StartupPhase {
+                    phase: "before_run".into(),
+                    ms: (since_main * 1000.0).round() / 1000.0,
+                }])
+                .collect()
+        }
+        None => process_age()
+            .map(|ms| phase("before_run", ms))
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// Field 22 (`starttime`) of `/proc/<pid>/stat`; the command name (field 2) may hold spaces
@@ -276,6 +311,22 @@ mod tests {
         assert!(
             phases[1].ms >= 5.0 && phases[2].ms < phases[1].ms,
             "{phases:?}"
+        );
+    }
+
+    #[test]
+    fn a_marked_main_splits_exec_from_before_run() {
+        let entered = std::time::Instant::now();
+        let now = entered + std::time::Duration::from_millis(30);
+        let phases = phases_before_run(Some((entered, Some(1200))), now, || Some(9999));
+        let got: Vec<(&str, f64)> = phases.iter().map(|p| (p.phase.as_str(), p.ms)).collect();
+        assert_eq!(got, [("exec", 1200.0), ("before_run", 30.0)]);
+        // Unmarked (library use, tests): one phase from the process's start.
+        let phases = phases_before_run(None, now, || Some(1230));
+        assert_eq!(phases.len(), 1);
+        assert_eq!(
+            (phases[0].phase.as_str(), phases[0].ms),
+            ("before_run", 1230.0)
         );
     }
 
