@@ -670,3 +670,24 @@ fn without_times_the_order_decides_what_follows_the_reset() {
     assert!(events.iter().all(|e| e.ts_ns == 0));
     assert_eq!(judge(&events).verdict, VerdictKind::ResetNoFatal);
 }
+
+#[test]
+fn input_in_judging_order_is_borrowed_and_anything_else_sorted_per_boot() {
+    // Two boots (the crashed kernel's, then the capture kernel's), each in time order.
+    let ordered = vec![boot(0), marker(5), boot(1), reset(900)];
+    assert!(matches!(super::ordered(&ordered), Cow::Borrowed(_)));
+    assert_eq!(into_ordered(ordered.clone()), ordered);
+    // The capture boot's events out of order: sorted within that boot, boots kept in order.
+    let shuffled = vec![
+        boot(0),
+        marker(5),
+        boot(1),
+        reset(900),
+        aer(300, AerSeverity::Fatal),
+    ];
+    let sorted = super::ordered(&shuffled).into_owned();
+    assert!(matches!(super::ordered(&shuffled), Cow::Owned(_)));
+    let times: Vec<u64> = sorted.iter().map(|e| e.ts_ns / 1_000_000).collect();
+    assert_eq!(times, [0, 5, 1, 300, 900]);
+    assert_eq!(into_ordered(shuffled), sorted);
+}

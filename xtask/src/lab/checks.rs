@@ -135,12 +135,7 @@ impl Evidence {
 
     fn load_observer(dir: &Path) -> Self {
         let status_path = dir.join("status.json");
-        let status = std::fs::read_to_string(&status_path)
-            .map_err(|e| format!("{}: {e}", status_path.display()))
-            .and_then(|t| {
-                serde_json::from_str::<Value>(&t)
-                    .map_err(|e| format!("{}: not JSON: {e}", status_path.display()))
-            });
+        let status = read_json(&status_path);
         let timeline_path = dir.join("timeline.jsonl");
         match std::fs::read_to_string(&timeline_path) {
             Ok(text) => {
@@ -743,17 +738,20 @@ fn console_midr(console: &str) -> Option<String> {
         .map(|m| format!("{m:#010x}"))
 }
 
+/// The JSON document in `path`, or why not (naming the file).
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))
+}
+
 /// kdump-aer: the report's System section names the machine QEMU presents (its device-tree
 /// model) and the CPU by the MIDR the kernel printed at boot.
 #[must_use]
 pub(crate) fn report_names_the_system(report_json: &Path, console: Option<&str>) -> Check {
     let name = "report names the machine (QEMU virt device tree) and the CPU (its MIDR)";
-    let report = match std::fs::read_to_string(report_json)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-    {
+    let report = match read_json(report_json) {
         Ok(v) => v,
-        Err(e) => return Check::new(name, false, format!("{}: {e}", report_json.display())),
+        Err(e) => return Check::new(name, false, e),
     };
     let system = &report["header"]["system"];
     let machine = system["machine"].as_str().unwrap_or("");
@@ -791,12 +789,9 @@ fn console_dmi_name(console: &str) -> Option<String> {
 /// so only the machine is compared; the detail says what the report had for the CPU.
 pub(crate) fn report_names_the_x86_machine(report_json: &Path, console: Option<&str>) -> Check {
     let name = "report names the machine (the console's DMI name)";
-    let report = match std::fs::read_to_string(report_json)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-    {
+    let report = match read_json(report_json) {
         Ok(v) => v,
-        Err(e) => return Check::new(name, false, format!("{}: {e}", report_json.display())),
+        Err(e) => return Check::new(name, false, e),
     };
     let system = &report["header"]["system"];
     let machine = system["machine"].as_str().unwrap_or("");
