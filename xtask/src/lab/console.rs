@@ -26,7 +26,7 @@ pub(crate) enum Signal {
 #[must_use]
 pub(crate) fn classify(line: &str) -> Option<Signal> {
     let line = line.trim_end_matches(['\r', '\n']);
-    let message = strip_timestamp(strip_login_prompt(line));
+    let message = strip_timestamp(last_kernel_record(line));
     if let Some(text) = message.strip_prefix("LAB: ") {
         return Some(Signal::Marker(text.trim().to_owned()));
     }
@@ -41,16 +41,36 @@ pub(crate) fn classify(line: &str) -> Option<Signal> {
         .map(|m| Signal::KernelPanic(m.trim().to_owned()))
 }
 
-/// A getty prompt (`kdumplab login: `) printed without a newline glues itself in front of the
-/// next kernel line on the shared serial console (seen in CI: `kdumplab login: [   32.312218]
-/// LAB: RECOVERED ...`); the kernel line after it is whole.
-fn strip_login_prompt(line: &str) -> &str {
-    match line.split_once(" login: ") {
-        Some((host, rest)) if !host.is_empty() && !host.contains(' ') && rest.starts_with('[') => {
-            rest
-        }
-        _ => line,
-    }
+/// The last kernel record on a console line. Userspace text reaches the shared serial console
+/// without the kernel's line discipline, so a kernel record can land in the middle of it: after
+/// a getty prompt printed without a newline (seen in CI: `kdumplab login: [   32.312218] LAB:
+/// RECOVERED ...`), or inside a long line journald forwards to the console, whose newline then
+/// follows the kernel's record (seen in CI: `... kprobes=b4c0…:c7f6e65c'[   16.782056] LAB:
+/// SETUP-APPLIED uptime=16.67`). A kernel record starts with a full printk stamp
+/// (`[%5lu.%06lu] `, `print_time()` in kernel/printk/printk.c); text before the last one on the
+/// line is someone else's. Shorter `[1.0]`-like brackets in text are not stamps.
+fn last_kernel_record(line: &str) -> &str {
+    line.match_indices('[')
+        .map(|(at, _)| at)
+        .rfind(|&at| at > 0 && is_printk_stamp(&line[at..]))
+        .map_or(line, |at| &line[at..])
+}
+
+/// Whether `text` starts with `[<spaces><seconds>.<6 digits>] `.
+fn is_printk_stamp(text: &str) -> bool {
+    let Some((stamp, _)) = text
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+    else {
+        return false;
+    };
+    let Some((secs, micros)) = stamp.trim_start().split_once('.') else {
+        return false;
+    };
+    !secs.is_empty()
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && micros.len() == 6
+        && micros.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn strip_timestamp(line: &str) -> &str {
@@ -373,9 +393,29 @@ mod tests {
                 "RECOVERED load=loaded result=success status=0".into()
             ))
         );
-        // Only a prompt: other text before a stamp still hides the words.
+        // Text before something that is not a full printk stamp still hides the words.
         assert_eq!(classify("echo x login: y [ 1.0] LAB: READY"), None);
         assert_eq!(classify("kdumplab login: LAB: READY"), None);
+        assert_eq!(
+            classify(r#"[    5.600000] kdump-dma-observer: v1 {"x":"LAB: DONE"}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn a_kernel_record_inside_a_forwarded_userspace_line_is_read() {
+        // The exact CI line: journald's forwarded line, the kernel's marker, then (on the next
+        // console line) journald's newline.
+        let line = "[   16.678668] kdump-lab-driver[400]: LAB| KDUMP_CMDLINE_APPEND='reset_devices \
+                    printk.devkmsg=on ftrace_dump_on_oops \
+                    kdump_dma_observer.kprobes=b4c0fd99162ec9911080499fc5c45a86cf7520ea:c7f6e65c'\
+                    [   16.782056] LAB: SETUP-APPLIED uptime=16.67";
+        assert_eq!(
+            classify(line),
+            Some(Signal::Marker("SETUP-APPLIED uptime=16.67".into()))
+        );
+        // The forwarded line alone carries no marker (`LAB|` is the driver's echo, not `LAB: `).
+        assert_eq!(classify(line.split("[   16.782056]").next().unwrap()), None);
     }
 
     #[test]
